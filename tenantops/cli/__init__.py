@@ -1,0 +1,86 @@
+"""The ``tenantops`` command group: global options, lazy subcommands, the one error handler.
+
+Commands live one per module and are imported only when invoked, so ``--help`` never
+pays for jinja2, redis, protobuf or httpx (``tests/test_imports.py`` enforces it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+
+import click
+
+from tenantops import __version__
+from tenantops.cli.app import App
+from tenantops.errors import TenantOpsError
+
+__all__ = ["cli", "main"]
+
+#: command name -> ("module:attribute", one-line help); imported on first use only.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("tenantops.cli.validate:validate", "Check tenants offline: config, templates, schema."),
+    "render": ("tenantops.cli.render:render", "Print a tenant's desired bot model as canonical JSON."),
+    "sim": ("tenantops.cli.sim:sim", "Run the Cognigy.AI API simulator."),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _COMMANDS:
+            module_name, attr = _COMMANDS[cmd_name][0].split(":")
+            command = getattr(importlib.import_module(module_name), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click would import every command for its short help; read it from the table.
+        rows = [(name, help_) for name, (_, help_) in sorted(_COMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "--config-dir",
+    "config_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Config repo root (holds tenantops.yaml, tenants/, templates/).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(__version__, prog_name="tenantops")
+@click.pass_context
+def cli(ctx: click.Context, config_dir: Path, debug: bool) -> None:
+    """Deploy Cognigy.AI bot models across tenants: validate, render, plan, apply, drift."""
+    ctx.obj = App(root=config_dir, debug=debug)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; a :class:`TenantOpsError` becomes one line on stderr and its exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="tenantops", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except TenantOpsError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+

@@ -1,0 +1,298 @@
+"""Every exception tenantops raises, in one module so that no import cycle can form.
+
+Each dependency's exceptions are translated into these at exactly one place
+(ruamel/pydantic in ``config``, jinja2 in ``render``, jsonschema in ``validate``,
+httpx/aiohttp in ``client``). Facts travel as attributes; messages say what to do next.
+Only the CLI catches broadly, and uses ``exit_code``.
+
+::
+
+    TenantOpsError
+    ├── ConfigError (path, line, pointer)
+    │   ├── SchemaError      rendered model breaks the template's JSON Schema
+    │   └── TemplateError    Jinja syntax/undefined/sandbox errors, bad overrides
+    ├── ValidationFailed     several ConfigErrors at once (validate, render)
+    ├── PlanError ── StalePlanError, UnsafeChangeError
+    ├── ApplyError (plan_id, completed, failed_step)
+    ├── ApiError
+    │   ├── TransportError ── ApiTimeoutError
+    │   ├── AuthError        the token endpoint refused the client
+    │   └── ApiStatusError (status, code, request_id)
+    │       ├── BadRequestError, UnauthorizedError, ForbiddenError (scope)
+    │       ├── NotFoundError, ConflictError (current_version)
+    │       ├── PreconditionRequiredError, UnprocessableError (details)
+    │       └── RateLimitedError (retry_after), ServerError
+    └── StateError, LockfileError, RelayError
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+__all__ = [
+    "ApiError",
+    "ApiStatusError",
+    "ApiTimeoutError",
+    "ApplyError",
+    "AuthError",
+    "BadRequestError",
+    "ConfigError",
+    "ConflictError",
+    "ErrorDetail",
+    "ForbiddenError",
+    "LockfileError",
+    "NotFoundError",
+    "PlanError",
+    "PreconditionRequiredError",
+    "RateLimitedError",
+    "RelayError",
+    "SchemaError",
+    "ServerError",
+    "StalePlanError",
+    "StateError",
+    "TemplateError",
+    "TenantOpsError",
+    "TransportError",
+    "UnauthorizedError",
+    "UnprocessableError",
+    "UnsafeChangeError",
+    "ValidationFailed",
+]
+
+
+class TenantOpsError(Exception):
+    """Base of every error tenantops raises on purpose."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --------------------------------------------------------------------------- config
+
+
+class ConfigError(TenantOpsError):
+    """A config file, template or rendered model is wrong at a known place.
+
+    Attributes:
+        path: the file at fault, when known.
+        line: 1-based line in ``path``, when known.
+        pointer: JSON pointer into the document (``/params/maxRetries``), when known.
+        tenant: the tenant whose config failed, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        pointer: str | None = None,
+        tenant: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.pointer = pointer
+        self.tenant = tenant
+
+    @property
+    def location(self) -> str:
+        """``file:line`` (or as much of it as is known) for the start of a report line."""
+        if self.path is None:
+            return f"tenant {self.tenant}" if self.tenant else "<config>"
+        return f"{self.path}:{self.line}" if self.line else str(self.path)
+
+    def __str__(self) -> str:
+        where = f" at {self.pointer}" if self.pointer and not self.line else ""
+        return f"{self.location}: {self.message}{where}"
+
+
+class SchemaError(ConfigError):
+    """The rendered bot model does not pass the template's JSON Schema."""
+
+
+class TemplateError(ConfigError):
+    """A Jinja template failed to compile or render, or rendered an invalid overrides file."""
+
+
+class ValidationFailed(TenantOpsError):
+    """Several config errors found in one pass; ``errors`` holds them all, in file order."""
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        count = len(errors)
+        super().__init__(f"{count} error{'s' if count != 1 else ''} in the config repo")
+        self.errors = list(errors)
+
+
+# --------------------------------------------------------------------------- plan / apply
+
+
+class PlanError(TenantOpsError):
+    """A plan cannot be built or used."""
+
+
+class StalePlanError(PlanError):
+    """The live model or the config changed since the plan was made: plan again."""
+
+
+class UnsafeChangeError(PlanError):
+    """The plan would do something tenantops refuses to do without an explicit flag."""
+
+
+class ApplyError(TenantOpsError):
+    """Applying a plan failed part-way; ``completed`` lists tenants that finished."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        plan_id: str | None = None,
+        completed: Sequence[str] = (),
+        failed_step: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.plan_id = plan_id
+        self.completed = list(completed)
+        self.failed_step = failed_step
+
+
+# --------------------------------------------------------------------------- API
+
+
+class ApiError(TenantOpsError):
+    """Talking to the Cognigy.AI API failed."""
+
+
+class TransportError(ApiError):
+    """The request never got an HTTP answer (connection refused or reset, DNS, TLS)."""
+
+
+class ApiTimeoutError(TransportError):
+    """The request, or the whole retry budget, ran out of time."""
+
+
+class AuthError(ApiError):
+    """The token endpoint refused the client credentials or the scopes asked for."""
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """One entry of an API error's ``details``: where (JSON pointer) and what."""
+
+    path: str
+    message: str
+
+
+class ApiStatusError(ApiError):
+    """The API answered with a non-2xx status.
+
+    Attributes:
+        status: HTTP status code.
+        code: the ``error`` field of the body (``version_conflict``, ``insufficient_scope``...).
+        request_id: the server's request id header, for support tickets.
+        method: HTTP method of the failed call.
+        url: the URL path of the failed call (never carries secrets).
+        body: the decoded error body, when it was JSON.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.method = method
+        self.url = url
+        self.body = body or {}
+
+
+class BadRequestError(ApiStatusError):
+    """400: the request was malformed; a client bug or an unsupported server."""
+
+
+class UnauthorizedError(ApiStatusError):
+    """401 even after a fresh token: check the client id and secret."""
+
+
+class ForbiddenError(ApiStatusError):
+    """403: the token lacks ``scope``, or the workspace is not the token's."""
+
+    def __init__(self, message: str, *, scope: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.scope = scope
+
+
+class NotFoundError(ApiStatusError):
+    """404: unknown bot, deployment, workspace or session."""
+
+
+class ConflictError(ApiStatusError):
+    """409: the session version moved; ``current_version`` is the server's."""
+
+    def __init__(self, message: str, *, current_version: int | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.current_version = current_version
+
+
+class PreconditionRequiredError(ApiStatusError):
+    """428: a conditional request was sent without ``If-Match``."""
+
+
+class UnprocessableError(ApiStatusError):
+    """422: well-formed but invalid; ``details`` lists JSON pointers and messages."""
+
+    def __init__(
+        self, message: str, *, details: Sequence[ErrorDetail] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.details = list(details)
+
+
+class RateLimitedError(ApiStatusError):
+    """429 after every retry; ``retry_after`` is the server's last hint in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiStatusError):
+    """5xx after every retry."""
+
+
+# --------------------------------------------------------------------------- state
+
+
+class StateError(TenantOpsError):
+    """Session state in Redis could not be read or written."""
+
+
+class LockfileError(TenantOpsError):
+    """The lockfile is unreadable or a tenant lock cannot be taken."""
+
+
+class RelayError(TenantOpsError):
+    """The session relay cannot start or serve."""
