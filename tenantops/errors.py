@@ -264,9 +264,7 @@ class PreconditionRequiredError(ApiStatusError):
 class UnprocessableError(ApiStatusError):
     """422: well-formed but invalid; ``details`` lists JSON pointers and messages."""
 
-    def __init__(
-        self, message: str, *, details: Sequence[ErrorDetail] = (), **kwargs: Any
-    ) -> None:
+    def __init__(self, message: str, *, details: Sequence[ErrorDetail] = (), **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.details = list(details)
 

@@ -319,7 +319,9 @@ class Tenant(_Config):
 
     def secret_values(self) -> frozenset[str]:
         """Every secret's plain value, for redaction."""
-        return frozenset(s.get_secret_value() for s in self.secrets.values() if s.get_secret_value())
+        return frozenset(
+            s.get_secret_value() for s in self.secrets.values() if s.get_secret_value()
+        )
 
 
 class BaseRef(_Config):

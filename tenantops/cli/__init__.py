@@ -7,9 +7,7 @@ pays for jinja2, redis, protobuf or httpx (``tests/test_imports.py`` enforces it
 from __future__ import annotations
 
 import importlib
-import sys
 from pathlib import Path
-
 
 import click
 
@@ -21,8 +19,14 @@ __all__ = ["cli", "main"]
 
 #: command name -> ("module:attribute", one-line help); imported on first use only.
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("tenantops.cli.validate:validate", "Check tenants offline: config, templates, schema."),
-    "render": ("tenantops.cli.render:render", "Print a tenant's desired bot model as canonical JSON."),
+    "validate": (
+        "tenantops.cli.validate:validate",
+        "Check tenants offline: config, templates, schema.",
+    ),
+    "render": (
+        "tenantops.cli.render:render",
+        "Print a tenant's desired bot model as canonical JSON.",
+    ),
     "sim": ("tenantops.cli.sim:sim", "Run the Cognigy.AI API simulator."),
 }
 
@@ -39,11 +43,31 @@ class _LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        # The one broad handler: a TenantOpsError becomes one line per problem on stderr
+        # and the error's exit code; --debug re-raises it with its traceback.
+        try:
+            return super().invoke(ctx)
+        except TenantOpsError as exc:
+            app = ctx.obj
+            if isinstance(app, App) and app.debug:
+                raise
+            _report(exc)
+            ctx.exit(exc.exit_code)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # click would import every command for its short help; read it from the table.
         rows = [(name, help_) for name, (_, help_) in sorted(_COMMANDS.items())]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _report(exc: TenantOpsError) -> None:
+    from tenantops.errors import ValidationFailed
+
+    errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,22 +89,5 @@ def cli(ctx: click.Context, config_dir: Path, debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; a :class:`TenantOpsError` becomes one line on stderr and its exit code."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    try:
-        cli.main(args=argv, prog_name="tenantops", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except TenantOpsError as exc:
-        if debug:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-
-
+    """Run the CLI (the ``tenantops`` script and ``python -m tenantops``)."""
+    cli.main(args=argv, prog_name="tenantops")

@@ -1,0 +1,52 @@
+"""Shared fixtures: an isolated environment, and example config repos to break on purpose."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Values for the secrets the example tenants reference.
+EXAMPLE_SECRETS = {
+    f"{name.upper()}_CRM_TOKEN": f"{name}-crm-token-s3cr3t"
+    for name in ("acme", "globex", "initech", "umbrella", "wayne", "stark")
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests without a marker are fast: ``pytest -m fast`` is the inner loop."""
+    slow = {"integration", "contract"}
+    for item in items:
+        if not any(item.get_closest_marker(m) for m in slow):
+            item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(autouse=True)
+def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's Cognigy or OAuth settings."""
+    for var in (
+        "COGNIGY_BASE_URL",
+        "OAUTH_TOKEN_URL",
+        "OAUTH_CLIENT_ID",
+        "OAUTH_CLIENT_SECRET",
+        "COGNIGY_TENANT_ID",
+        "NO_COLOR",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in EXAMPLE_SECRETS.items():
+        monkeypatch.setenv(var, value)
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the example config repo as the working directory."""
+    dest = tmp_path / "repo"
+    dest.mkdir()
+    shutil.copytree(ROOT / "templates", dest / "templates")
+    shutil.copytree(ROOT / "tenants", dest / "tenants")
+    shutil.copy(ROOT / "tenantops.yaml", dest / "tenantops.yaml")
+    monkeypatch.chdir(dest)
+    return dest
