@@ -207,6 +207,7 @@ class ApiStatusError(ApiError):
         method: HTTP method of the failed call.
         url: the URL path of the failed call (never carries secrets).
         body: the decoded error body, when it was JSON.
+        retry_after: seconds the server asked to wait (``Retry-After``), when it did.
     """
 
     def __init__(
@@ -219,8 +220,10 @@ class ApiStatusError(ApiError):
         method: str | None = None,
         url: str | None = None,
         body: dict[str, Any] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
         self.status = status
         self.code = code
         self.request_id = request_id
@@ -271,10 +274,6 @@ class UnprocessableError(ApiStatusError):
 
 class RateLimitedError(ApiStatusError):
     """429 after every retry; ``retry_after`` is the server's last hint in seconds."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
 
 
 class ServerError(ApiStatusError):

@@ -1,0 +1,101 @@
+"""When and how long the API client waits before trying a request again.
+
+Pure policy; the client runs it through stamina, whose testing mode
+(``stamina.set_testing``) turns every wait off in tests. Backoff is exponential with
+full jitter (a uniform draw between 0 and the exponential cap, as in AWS's
+"Exponential Backoff And Jitter"), so that many clients failing together spread out.
+A ``Retry-After`` from the server is a floor under that draw, never ignored.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from tenantops.errors import RateLimitedError, ServerError, TransportError
+
+__all__ = ["RETRYABLE_STATUS", "RetryPolicy", "is_retryable", "parse_retry_after"]
+
+#: Statuses worth trying again (contract: 429, 500, 502, 503, 504).
+RETRYABLE_STATUS: frozenset[int] = frozenset({429, 500, 502, 503, 504})
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP-date.
+
+    Returns ``None`` when the header is absent or unreadable; never a negative number.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:  # pragma: no cover - older Pythons returned None
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounds and shape of the retries of one request.
+
+    Attributes:
+        attempts: total tries, the first included.
+        timeout: seconds the tries and waits of one request may take together.
+        wait_initial: cap of the first backoff draw.
+        wait_max: largest backoff draw (a longer ``Retry-After`` still wins).
+    """
+
+    attempts: int = 6
+    timeout: float = 60.0
+    wait_initial: float = 0.2
+    wait_max: float = 10.0
+
+    def backoff(self, attempt: int, rng: Callable[[float, float], float] = random.uniform) -> float:
+        """Full-jitter wait after failed try number ``attempt`` (1-based)."""
+        cap = min(self.wait_max, self.wait_initial * 2 ** (attempt - 1))
+        return rng(0.0, cap)
+
+    def hook(
+        self, *, started: float, clock: Callable[[], float] = time.monotonic
+    ) -> Callable[[Exception], bool | float]:
+        """A stamina backoff hook: ``False`` to stop, or the seconds to wait.
+
+        Only rate limits, server trouble and transport failures are retried; a
+        ``Retry-After`` longer than the remaining time budget ends the retries at once.
+        """
+        tries = 0
+
+        def decide(exc: Exception) -> bool | float:
+            nonlocal tries
+            tries += 1
+            if not is_retryable(exc):
+                return False
+            wait = self.backoff(tries)
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after is not None:
+                wait = max(wait, retry_after)
+                if clock() - started + retry_after > self.timeout:
+                    return False
+            return wait
+
+        return decide
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed request may be tried again."""
+    if isinstance(exc, RateLimitedError | TransportError):
+        return True
+    if isinstance(exc, ServerError):
+        return exc.status in RETRYABLE_STATUS
+    return False
