@@ -40,7 +40,7 @@ async def test_concurrent_callers_share_one_fetch() -> None:
 async def test_refreshes_shortly_before_expiry() -> None:
     """A token is replaced once 90% of its lifetime has passed, not after it expired."""
     clock = Clock()
-    issued, fetch = issuer(lifetime=100.0)
+    _, fetch = issuer(lifetime=100.0)
     cache = TokenCache(fetch, clock=clock)  # type: ignore[arg-type]
     assert await cache.get() == "tok-1"
     clock.now += 89
