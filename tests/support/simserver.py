@@ -1,0 +1,165 @@
+"""The simulator for tests: as a real server (:func:`run_sim`) or in-process (:func:`sim_client`).
+
+``run_sim`` starts ``python -m tenantops sim --admin`` on a free loopback port, waits
+for ``/healthz``, and stops it (SIGTERM, then kill) on exit. ``sim_client`` serves
+:func:`tenantops.sim.create_app` through ``httpx.ASGITransport``, for unit tests that
+need no sockets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+
+from tenantops.sim import SimConfig, create_app
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "TOKEN_PATH",
+    "FakeClock",
+    "SimServer",
+    "bearer",
+    "fetch_token",
+    "run_sim",
+    "sim_client",
+]
+
+#: The client every simulator serves when none is configured.
+DEFAULT_CLIENT_ID = "demo-client"
+DEFAULT_CLIENT_SECRET = "demo-secret"
+TOKEN_PATH = "/api/v4/auth/oauth/token"
+
+_START_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class SimServer:
+    """A running simulator subprocess."""
+
+    base_url: str
+    process: subprocess.Popen[bytes]
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` pointed at the simulator."""
+        return httpx.Client(base_url=self.base_url, **kwargs)
+
+    def token(self, client_id: str = DEFAULT_CLIENT_ID, secret: str = DEFAULT_CLIENT_SECRET) -> str:
+        """A fresh access token for the client, with all its scopes."""
+        with self.client() as client:
+            response = client.post(
+                TOKEN_PATH, data={"grant_type": "client_credentials"}, auth=(client_id, secret)
+            )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the admin API, e.g. ``admin("GET", "/_sim/requests")``."""
+        with self.client() as client:
+            return client.request(method, path, **kwargs)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.05)
+    stderr.seek(0)
+    output = stderr.read().decode(errors="replace")
+    raise RuntimeError(f"tenantops sim did not become healthy at {base_url}:\n{output}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextlib.contextmanager
+def run_sim(*extra_args: str, state_dir: Path | None = None) -> Iterator[SimServer]:
+    """Run ``tenantops sim --admin`` with ``extra_args`` until the block ends.
+
+    Args:
+        extra_args: further ``tenantops sim`` flags, e.g. ``"--reset-rate", "1"``.
+        state_dir: passed as ``--state``.
+
+    Raises:
+        RuntimeError: the server did not answer ``/healthz`` within 20 s (its stderr
+            is in the message).
+    """
+    port = _free_port()
+    args = [sys.executable, "-m", "tenantops", "sim", "--port", str(port), "--admin"]
+    args += [*extra_args, *(["--state", str(state_dir)] if state_dir else [])]
+    base_url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            _wait_healthy(base_url, process, stderr)
+            yield SimServer(base_url=base_url, process=process)
+        finally:
+            _stop(process)
+
+
+@contextlib.asynccontextmanager
+async def sim_client(config: SimConfig | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """An ``httpx.AsyncClient`` talking to a fresh in-process simulator."""
+    transport = httpx.ASGITransport(app=create_app(config))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+        yield client
+
+
+async def fetch_token(
+    client: httpx.AsyncClient,
+    client_id: str = DEFAULT_CLIENT_ID,
+    secret: str = DEFAULT_CLIENT_SECRET,
+    scope: str | None = None,
+) -> str:
+    """A token from the in-process simulator (all the client's scopes unless ``scope``)."""
+    data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+    response = await client.post(TOKEN_PATH, data=data, auth=(client_id, secret))
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+class FakeClock:
+    """A wall clock that moves only when told; pass it as ``SimConfig(clock=...)``."""
+
+    def __init__(self, start: float = 1_716_199_200.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The ``Authorization`` header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
