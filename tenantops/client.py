@@ -12,7 +12,7 @@ works; nothing here assumes the simulator.
 - Retries (:mod:`tenantops.retry`, run by stamina): 429, 500, 502, 503, 504 and
   transport failures, with full jitter, ``Retry-After`` as a floor, bounded in attempts
   and time. Every other status fails at once.
-- Pacing: an optional leaky bucket (aiolimiter) at the platform's quota.
+- Pacing: an optional sliding window at the platform's quota (:mod:`tenantops.pacing`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Any, Self, TypeVar
 import aiohttp
 import httpx
 import stamina
-from aiolimiter import AsyncLimiter
 from pydantic import ValidationError
 
 from tenantops import __version__
@@ -52,6 +51,7 @@ from tenantops.errors import (
 )
 from tenantops.model import ALL_SCOPES, BotDoc, BotModel, RateLimit
 from tenantops.oauth import TokenCache, TokenGrant
+from tenantops.pacing import Pacer
 from tenantops.retry import RetryPolicy, parse_retry_after
 
 __all__ = ["PlatformClient"]
@@ -138,9 +138,7 @@ class PlatformClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             headers={"User-Agent": f"tenantops/{__version__}", "Accept": "application/json"},
         )
-        self._limiter = (
-            AsyncLimiter(rate_limit.requests, rate_limit.period) if rate_limit is not None else None
-        )
+        self._pacer = Pacer(rate_limit) if rate_limit is not None else None
         self.tokens = TokenCache(self._fetch_token)
 
     @classmethod
@@ -338,8 +336,8 @@ class PlatformClient:
         all_headers = dict(headers or {})
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
-        if self._limiter is not None:
-            await self._limiter.acquire()
+        if self._pacer is not None:
+            await self._pacer.wait()
         with _map_transport_errors(method, url):
             response = await self._http.request(
                 method, url, json=json, data=data, headers=all_headers, auth=auth

@@ -8,6 +8,7 @@ uvicorn, FastAPI and the simulator are imported only when the command runs, so
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -61,6 +62,13 @@ def _check_rate_limit(ctx: click.Context, param: click.Parameter, value: str | N
     default=1,
     help="Retry-After on an injected 503.",
 )
+@click.option(
+    "--retry-after-format",
+    type=click.Choice(["seconds", "http-date"]),
+    default="seconds",
+    show_default=True,
+    help="How Retry-After is written on 429 and 503.",
+)
 @click.option("--admin", is_flag=True, help="Serve the admin API under /_sim/.")
 @click.option(
     "--client",
@@ -84,6 +92,7 @@ def sim(
     deploy_fail_rate: float,
     reset_rate: float,
     retry_after: int,
+    retry_after_format: Literal["seconds", "http-date"],
     admin: bool,
     clients: tuple[str, ...],
     log_level: str,
@@ -104,6 +113,7 @@ def sim(
         deploy_fail_rate=deploy_fail_rate,
         reset_rate=reset_rate,
         retry_after=retry_after,
+        retry_after_format=retry_after_format,
     )
     config = SimConfig(
         token_ttl=token_ttl,

@@ -7,10 +7,14 @@ clients. It holds no live state (that is :mod:`._state`) and decides no fault (t
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -85,6 +89,16 @@ class FaultSettings(_Camel):
     reset_rate: float = Field(default=0.0, ge=0, le=1)
     #: ``Retry-After`` seconds on an injected 503.
     retry_after: int = Field(default=1, ge=0, le=86_400)
+    #: How ``Retry-After`` is written on 429 and 503: delta-seconds or an HTTP-date.
+    retry_after_format: Literal["seconds", "http-date"] = "seconds"
+
+    def retry_after_header(self, seconds: int, now: float) -> str:
+        """``Retry-After`` for a wait of ``seconds`` from ``now``, in the configured form."""
+        if self.retry_after_format == "seconds":
+            return str(seconds)
+        # An HTTP-date has whole seconds: round up so the wait is never shorter.
+        when = datetime.fromtimestamp(math.ceil(now + seconds), tz=UTC)
+        return format_datetime(when, usegmt=True)
 
     @field_validator("rate_limit")
     @classmethod

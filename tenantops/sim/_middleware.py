@@ -108,7 +108,10 @@ class SimMiddleware:
                 f"over the rate limit {faults.settings.rate_limit}; retry after {retry_after}s"
             )
             problem = ApiProblem(
-                429, "rate_limited", message, headers={"Retry-After": str(retry_after)}
+                429,
+                "rate_limited",
+                message,
+                headers={"Retry-After": faults.settings.retry_after_header(retry_after, now)},
             )
             return problem, "rate_limited"
         status = faults.draw_error()
@@ -117,7 +120,8 @@ class SimMiddleware:
             return ApiProblem(500, "internal_error", message), "error"
         if status == 503:
             message = "injected unavailability (--error-rate); retry with backoff"
-            headers = {"Retry-After": str(faults.settings.retry_after)}
+            header = faults.settings.retry_after_header(faults.settings.retry_after, now)
+            headers = {"Retry-After": header}
             return ApiProblem(503, "service_unavailable", message, headers=headers), "error"
         return None, None
 
@@ -132,6 +136,7 @@ class SimMiddleware:
     ) -> None:
         entry: dict[str, Any] = {
             "time": rfc3339(started),
+            "at": round(started, 6),
             "requestId": note.request_id,
             "method": scope["method"],
             "path": scope["path"],

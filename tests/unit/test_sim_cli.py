@@ -66,6 +66,7 @@ def test_flags_reach_the_config(served: dict[str, Any], tmp_path: Path) -> None:
         "deploy_fail_rate": 0.2,
         "reset_rate": 0.3,
         "retry_after": 2,
+        "retry_after_format": "seconds",
     }
     assert served["runtime"].state.clients["ci"].scopes == ("bot:export", "bot:deploy")
 

@@ -179,6 +179,7 @@ async def test_admin_changes_faults_partially(admin: httpx.AsyncClient) -> None:
         "deployFailRate": 0.0,
         "resetRate": 0.0,
         "retryAfter": 1,
+        "retryAfterFormat": "seconds",
     }
     await admin.put("/_sim/faults", json={"rateLimit": None})
     assert (await admin.get("/_sim/faults")).json()["rateLimit"] is None
