@@ -10,6 +10,7 @@ change; server-owned fields (``version``, ``metadata.exportedAt``) are never com
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -86,6 +87,13 @@ class _Ignore:
         return by_key.get(key, frozenset()) | by_key.get("*", frozenset())
 
 
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders ``d2`` before ``d10``."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part
+    )
+
+
 def _strip(item: Mapping[str, Any], ignored: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k not in ignored}
 
@@ -110,7 +118,7 @@ def _diff_items(
     want = {str(i[key]): i for i in desired}
     have = {str(i[key]): i for i in observed}
     changes: list[Change] = []
-    for name in sorted(want.keys() | have.keys()):
+    for name in sorted(want.keys() | have.keys(), key=natural_key):
         after, before = want.get(name), have.get(name)
         if before is None:
             changes.append(Change(resource, name, "create", None, after))
@@ -191,7 +199,8 @@ def diff_models(
     Returns:
         Changes ordered by resource kind (intents, entities, dialogs, metadata), then key.
     """
-    rules = _Ignore.parse(ignore)
+    # Like Terraform's ignore_changes: ignored paths are still set when the bot is created.
+    rules = _Ignore.parse(ignore if observed is not None else ())
     want = canonicalize(desired)
     have = canonicalize(observed) if observed is not None else {}
     changes: list[Change] = []

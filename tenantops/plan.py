@@ -25,6 +25,7 @@ __all__ = [
     "NO_BOT",
     "Plan",
     "TenantPlan",
+    "change_json",
     "fingerprint",
     "new_plan_id",
     "plan_from_json",
@@ -158,7 +159,7 @@ class Plan:
         return out
 
 
-def _change_json(change: Change, redactor: Redactor) -> dict[str, Any]:
+def change_json(change: Change, redactor: Redactor) -> dict[str, Any]:
     out: dict[str, Any] = {
         "resource": change.resource,
         "key": redactor.text(change.key),
@@ -184,7 +185,7 @@ def _tenant_json(t: TenantPlan, *, plan_file: bool) -> dict[str, Any]:
         "workspace": t.workspace,
         "status": t.status,
         "error": t.redactor.text(t.error) if t.error else None,
-        "changes": [_change_json(c, t.redactor) for c in t.changes],
+        "changes": [change_json(c, t.redactor) for c in t.changes],
         "summary": t.summary,
     }
     if plan_file and t.status != "error":

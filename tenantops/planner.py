@@ -10,6 +10,7 @@ One tenant's failure becomes that tenant's ``error`` and never stops the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,13 @@ from pathlib import Path
 from tenantops import config as cfg
 from tenantops.backend import Backend
 from tenantops.diff import diff_models, diff_roles
+from tenantops.drift import DriftReport, TenantDrift, assess
 from tenantops.errors import ApiError, ConfigError, NotFoundError, TenantOpsError, ValidationFailed
 from tenantops.fleet import DesiredTenant, Fleet
-from tenantops.model import BotDoc
+from tenantops.lockfile import Lockfile
+from tenantops.model import BotDoc, model_sha256
 from tenantops.plan import Plan, TenantPlan
+from tenantops.redact import Redactor
 
 __all__ = ["Planner", "describe_error"]
 
@@ -68,6 +72,60 @@ class Planner:
             return result
 
         return Plan.of(await asyncio.gather(*(one(p) for p in paths)))
+
+    async def drift(self, paths: Sequence[Path], lock: Lockfile) -> DriftReport:
+        """Compare each tenant's live bot with what the lockfile says was applied."""
+        bases = await self._export_bases()
+        slots = asyncio.Semaphore(self.parallelism)
+
+        async def one(path: Path) -> TenantDrift:
+            async with slots:
+                return await self._drift_tenant(path, lock, bases)
+
+        return DriftReport.of(await asyncio.gather(*(one(p) for p in paths)))
+
+    async def _drift_tenant(self, path: Path, lock: Lockfile, bases: _Bases) -> TenantDrift:
+        name = path.stem
+        entry = lock.tenants.get(name)
+        desired: DesiredTenant | None = None
+        # A tenant whose config is broken still has a known drift; only "pending" is not.
+        with contextlib.suppress(ValidationFailed, ConfigError):
+            desired = self.fleet.build(path, bases=bases.models)
+        workspace = desired.tenant.workspace if desired else (entry.workspace if entry else "")
+        if entry is None:
+            return assess(
+                tenant=name,
+                workspace=workspace,
+                entry=None,
+                live=None,
+                desired_sha256=None,
+                redactor=Redactor(),
+            )
+        bot_id = entry.base.botId or (entry.model or {}).get("botId") or ""
+        redactor = desired.redactor if desired else Redactor()
+        try:
+            live: BotDoc | None = await self.backend.export_bot(
+                str(bot_id), workspace_id=entry.workspace
+            )
+        except NotFoundError:
+            live = None
+        except TenantOpsError as exc:
+            return TenantDrift(
+                name,
+                entry.workspace,
+                "error",
+                error=redactor.text(describe_error(exc)),
+                redactor=redactor,
+            )
+        return assess(
+            tenant=name,
+            workspace=entry.workspace,
+            entry=entry,
+            live=live,
+            desired_sha256=model_sha256(desired.model) if desired and desired.model else None,
+            redactor=redactor,
+            ignore=desired.template.spec.ignore_changes if desired else (),
+        )
 
     async def _export_bases(self) -> _Bases:
         """Export the base of every template that takes it from the API, once each."""

@@ -13,10 +13,19 @@ from typing import Any
 from rich.text import Text
 
 from tenantops.diff import Change, FieldChange
-from tenantops.plan import Plan, TenantPlan
+from tenantops.drift import DriftReport, TenantDrift
+from tenantops.plan import Plan, TenantPlan, change_json
 from tenantops.redact import Redactor
 
-__all__ = ["MARKDOWN_LIMIT", "plan_markdown", "plan_text", "summary_line"]
+__all__ = [
+    "MARKDOWN_LIMIT",
+    "drift_json",
+    "drift_markdown",
+    "drift_text",
+    "plan_markdown",
+    "plan_text",
+    "summary_line",
+]
 
 #: GitHub refuses comments over 65,536 characters; keep a margin for the wrapper.
 MARKDOWN_LIMIT = 60_000
@@ -185,3 +194,110 @@ def tenants_of(plan: Plan, names: Iterable[str]) -> list[TenantPlan]:
     """The plan's tenants named in ``names``, in plan order."""
     wanted = set(names)
     return [t for t in plan.tenants if t.tenant in wanted]
+
+
+# --------------------------------------------------------------------------- drift
+
+_DRIFT_LABEL = {
+    "drift": "drifted",
+    "no_drift": "no drift",
+    "never_applied": "never applied",
+    "error": "error",
+}
+
+
+def _drift_heading(t: TenantDrift) -> str:
+    text = f"# tenant {t.tenant} (workspace {t.workspace}): {_DRIFT_LABEL[t.status]}"
+    if t.status == "drift" and t.applied_at:
+        text += f" since the apply of {t.applied_at}"
+    return text
+
+
+def _pending_line(t: TenantDrift) -> str | None:
+    if t.status == "never_applied":
+        return "    not applied by tenantops yet: run `tenantops plan` to see what apply would do"
+    if t.pending:
+        return "    the config also changed since it was applied (not drift): run `tenantops plan`"
+    return None
+
+
+def drift_text(report: DriftReport) -> list[Text]:
+    """The drift report as styled terminal lines; changes go from applied to live."""
+    out: list[Text] = []
+    for t in report.tenants:
+        style = {
+            "drift": "bold yellow",
+            "no_drift": "dim",
+            "never_applied": "cyan",
+            "error": "bold red",
+        }[t.status]
+        out.append(Text(_drift_heading(t), style=style))
+        if t.error:
+            out.append(Text(f"    {t.error}", style="red"))
+        if t.note:
+            out.append(Text(f"    {t.note}", style="yellow" if t.status == "drift" else "dim"))
+        for change in t.changes:
+            for action, line in change_lines(change, t.redactor):
+                out.append(Text("  " + line, style=_STYLE[action]))
+        pending = _pending_line(t)
+        if pending:
+            out.append(Text(pending, style="cyan"))
+    s = report.summary
+    out.append(Text(""))
+    out.append(
+        Text(
+            f"Drift: {s['tenants_drifted']} of {len(report.tenants)} tenant(s) drifted, "
+            f"{s['tenants_never_applied']} never applied, {s['tenants_pending']} with config "
+            f"changes not yet applied, {s['tenants_errored']} failed.",
+            style="bold",
+        )
+    )
+    return out
+
+
+def drift_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """The drift report for an issue or a chat message."""
+    s = report.summary
+    lines = [
+        f"### tenantops drift: {s['tenants_drifted']} of {len(report.tenants)} tenant(s) drifted\n",
+        "| tenant | workspace | status | config change pending |",
+        "|---|---|---|---|",
+    ]
+    for t in report.tenants:
+        pending = {True: "yes", False: "no", None: "?"}[t.pending]
+        lines.append(f"| {t.tenant} | {t.workspace} | {_DRIFT_LABEL[t.status]} | {pending} |")
+    text = "\n".join(lines) + "\n"
+    for t in report.tenants:
+        if t.status != "drift":
+            continue
+        body = "\n".join(line for c in t.changes for _, line in change_lines(c, t.redactor)) or (
+            t.note or ""
+        )
+        section = f"\n<details><summary><b>{t.tenant}</b>: {len(t.changes)} difference(s)</summary>\n\n```diff\n{body}\n```\n</details>\n"
+        if len(text) + len(section) > limit - 100:
+            text += f"\n{t.tenant}: {len(t.changes)} difference(s), too many to show here.\n"
+            continue
+        text += section
+    return text
+
+
+def drift_json(report: DriftReport) -> dict[str, Any]:
+    """The drift report for machines (``format_version`` 1); secrets masked."""
+    return {
+        "format_version": 1,
+        "tenants": [
+            {
+                "tenant": t.tenant,
+                "workspace": t.workspace,
+                "status": t.status,
+                "error": t.error,
+                "note": t.note,
+                "pending": t.pending,
+                "applied_at": t.applied_at,
+                "changes": [change_json(c, t.redactor) for c in t.changes],
+                "summary": t.summary,
+            }
+            for t in report.tenants
+        ],
+        "summary": report.summary,
+    }

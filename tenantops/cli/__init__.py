@@ -27,6 +27,11 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "tenantops.cli.render:render",
         "Print a tenant's desired bot model as canonical JSON.",
     ),
+    "plan": ("tenantops.cli.plan:plan", "Show what applying the config would change, per tenant."),
+    "drift": (
+        "tenantops.cli.drift:drift",
+        "Show tenants whose live bot no longer matches what was applied.",
+    ),
     "sim": ("tenantops.cli.sim:sim", "Run the Cognigy.AI API simulator."),
 }
 

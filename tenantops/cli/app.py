@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from tenantops.client import PlatformClient
     from tenantops.config import Project
     from tenantops.fleet import Fleet
 
 __all__ = ["App"]
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -37,3 +43,44 @@ class App:
 
             self._fleet = Fleet(self.project())
         return self._fleet
+
+    def client(self, *, parallelism: int = 8) -> PlatformClient:
+        """An API client from ``api:`` and the environment (errors name what to set)."""
+        from tenantops.client import PlatformClient
+        from tenantops.config import resolve_api
+
+        return PlatformClient.from_settings(
+            resolve_api(self.project()), max_connections=max(parallelism, 8)
+        )
+
+    def run(self, work: Callable[[PlatformClient], Awaitable[T]], *, parallelism: int = 8) -> T:
+        """Run ``work`` with a client that is closed afterwards."""
+        import asyncio
+
+        async def main() -> T:
+            async with self.client(parallelism=parallelism) as client:
+                return await work(client)
+
+        return asyncio.run(main())
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[object], None]]:
+    """A progress bar on stderr when it is a terminal and there is more than one item."""
+    if total <= 1 or not sys.stderr.isatty():
+        yield lambda _: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task(label, total=total)
+    with bar:
+        yield lambda _: bar.advance(task)

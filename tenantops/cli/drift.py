@@ -1,0 +1,53 @@
+"""``tenantops drift``: which tenants' live bots no longer match what was applied."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from tenantops.cli.app import App, progress
+from tenantops.cli.options import output_format, parallelism, tenant_args
+
+__all__ = ["drift"]
+
+
+@click.command()
+@tenant_args
+@parallelism
+@output_format
+@click.pass_obj
+def drift(app: App, tenants: tuple[str, ...], parallelism: int, fmt: str) -> None:
+    """Compare each TENANT's live bot (default: all) with the lockfile's applied model.
+
+    Changes made outside tenantops (in the Cognigy UI) are drift; config changes not
+    yet applied are reported as pending, not as drift. Exit codes: 0 no drift,
+    1 a tenant could not be checked, 2 drift.
+    """
+    from rich.console import Console
+
+    from tenantops.cli.selecting import selected_paths
+    from tenantops.lockfile import read_lockfile
+    from tenantops.planner import Planner
+    from tenantops.planreport import drift_json, drift_markdown, drift_text
+
+    project = app.project()
+    lock = read_lockfile(project.root / project.config.lockfile)
+    paths = selected_paths(app, tenants)
+    with progress(len(paths), "checking drift"):
+        report = app.run(
+            lambda client: Planner(app.fleet(), client, parallelism=parallelism).drift(paths, lock),
+            parallelism=parallelism,
+        )
+    if fmt == "json":
+        click.echo(json.dumps(drift_json(report), indent=2, sort_keys=True))
+    elif fmt == "markdown":
+        click.echo(drift_markdown(report), nl=False)
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        for line in drift_text(report):
+            console.print(line)
+    if report.has_errors:
+        raise SystemExit(1)
+    if report.has_drift:
+        raise SystemExit(2)

@@ -1,0 +1,98 @@
+"""``tenantops plan``: what applying the config would change, per tenant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tenantops.cli.app import App, progress
+from tenantops.cli.options import output_format, parallelism, tenant_args
+
+__all__ = ["plan"]
+
+
+@click.command()
+@tenant_args
+@click.option(
+    "--all", "all_tenants", is_flag=True, help="Plan every tenant (the default without TENANTs)."
+)
+@click.option(
+    "--changed-since",
+    metavar="GIT_REF",
+    help="Only tenants whose file, template or tenantops.yaml changed since GIT_REF.",
+)
+@click.option(
+    "--shard", metavar="I/N", help="Only the I-th of N deterministic slices of the fleet (1-based)."
+)
+@parallelism
+@output_format
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan for `tenantops apply PLANFILE`.",
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes (0: none, 1: errors)."
+)
+@click.pass_obj
+def plan(
+    app: App,
+    tenants: tuple[str, ...],
+    all_tenants: bool,
+    changed_since: str | None,
+    shard: str | None,
+    parallelism: int,
+    fmt: str,
+    out: Path | None,
+    detailed_exitcode: bool,
+) -> None:
+    """Render each TENANT (default: all), export its live bot, and show the difference.
+
+    Exit codes: 0 ran (no changes, or changes without --detailed-exitcode), 1 a tenant
+    failed, 2 changes with --detailed-exitcode.
+    """
+    from tenantops.cli.selecting import selected_paths
+    from tenantops.lockfile import atomic_write_text
+    from tenantops.plan import plan_to_json
+    from tenantops.planner import Planner
+
+    if tenants and all_tenants:
+        raise click.UsageError("give TENANTs or --all, not both")
+    paths = selected_paths(app, tenants, changed_since=changed_since, shard=shard)
+    with progress(len(paths), "planning") as advance:
+        result = app.run(
+            lambda client: Planner(
+                app.fleet(), client, parallelism=parallelism, on_tenant_done=advance
+            ).plan(paths),
+            parallelism=parallelism,
+        )
+    _show(result, fmt)
+    if out is not None:
+        atomic_write_text(
+            out, json.dumps(plan_to_json(result, plan_file=True), indent=2, sort_keys=True) + "\n"
+        )
+        click.echo(f"Saved the plan to {out}; apply it with `tenantops apply {out}`.", err=True)
+    if result.has_errors:
+        raise SystemExit(1)
+    if detailed_exitcode and result.has_changes:
+        raise SystemExit(2)
+
+
+def _show(result: object, fmt: str) -> None:
+    from rich.console import Console
+
+    from tenantops.plan import Plan, plan_to_json
+    from tenantops.planreport import plan_markdown, plan_text
+
+    assert isinstance(result, Plan)
+    if fmt == "json":
+        click.echo(json.dumps(plan_to_json(result), indent=2, sort_keys=True))
+    elif fmt == "markdown":
+        click.echo(plan_markdown(result), nl=False)
+    else:
+        console = Console(highlight=False, soft_wrap=True)
+        for line in plan_text(result):
+            console.print(line)
