@@ -339,13 +339,13 @@ class PlatformClient:
         all_headers = dict(headers or {})
         if token is not None:
             all_headers["Authorization"] = f"Bearer {token}"
-        if self._pacer is not None:
-            await self._pacer.wait()
-        with _map_transport_errors(method, url):
-            response = await self._http.request(
-                method, url, json=json, data=data, headers=all_headers, auth=auth
-            )
-            await response.aread()
+        pace = self._pacer.slot() if self._pacer is not None else contextlib.nullcontext()
+        async with pace:
+            with _map_transport_errors(method, url):
+                response = await self._http.request(
+                    method, url, json=json, data=data, headers=all_headers, auth=auth
+                )
+                await response.aread()
         return response
 
     async def _fetch_token(self) -> TokenGrant:

@@ -1,17 +1,19 @@
 """Client-side pacing to a platform quota such as 1,000 requests per 5 minutes.
 
-A sliding-window log: at most ``requests`` sends in any ``period`` seconds. A leaky
-bucket (aiolimiter) lets up to twice the quota into one window when a burst follows a
-quiet spell, and so collects 429s from a server that counts a sliding or fixed window;
-this never does. Waiters are served first come, first served.
+A request holds one of ``requests`` slots from the moment it is let through until one
+``period`` after its answer (or failure) arrived. Requests that reach the server
+within any window of ``period`` were then all holding a slot at the window's end, so
+there are never more than ``requests`` of them, whatever the network delay: this holds
+for servers that count a fixed or a sliding window. (A leaky bucket such as aiolimiter
+can let up to twice the quota into one window, and a log of send times is fooled when
+a request sent earlier arrives later.) Waiters are served in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from tenantops.model import RateLimit
 
@@ -19,37 +21,20 @@ __all__ = ["Pacer"]
 
 
 class Pacer:
-    """Waits as long as needed so that no ``period`` holds more than ``requests`` sends."""
+    """At most ``limit.requests`` requests in any ``limit.period`` seconds, as the server sees it."""
 
-    def __init__(
-        self,
-        limit: RateLimit,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, limit: RateLimit) -> None:
         self.limit = limit
-        # The server stamps a request a little after the client sent it; a margin keeps
-        # two sends a full period apart on the server's clock as well.
-        self._period = limit.period + min(0.05 * limit.period, 0.25)
-        self._sent: deque[float] = deque()
-        self._lock = asyncio.Lock()
-        self._clock = clock
-        self._sleep = sleep
+        self._slots = asyncio.Semaphore(limit.requests)
 
     def __repr__(self) -> str:
         return f"Pacer({self.limit})"
 
-    async def wait(self) -> None:
-        """Return when one more request may be sent, and count it as sent."""
-        async with self._lock:
-            while True:
-                now = self._clock()
-                # A microsecond of slack: a wait that float rounding leaves a hair short
-                # must not spin on sleeps too small to move the clock.
-                while self._sent and self._sent[0] + self._period <= now + 1e-6:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit.requests:
-                    self._sent.append(now)
-                    return
-                await self._sleep(max(self._sent[0] + self._period - now, 1e-3))  # type: ignore[misc]
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for one request; it frees one period after the block ends."""
+        await self._slots.acquire()
+        try:
+            yield
+        finally:
+            asyncio.get_running_loop().call_later(self.limit.period, self._slots.release)

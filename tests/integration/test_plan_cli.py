@@ -172,7 +172,8 @@ def test_one_tenant_failing_does_not_stop_the_others(repo: Path) -> None:
     (repo / "tenants/initech.yaml").write_text("name: initech\nworkspace: [broken\n")
     code, out, _ = run("plan")
     assert code == 1
-    assert "# tenant initech" in out and ": error" in out
+    assert "# tenant initech" in out
+    assert ": error" in out
     assert "# tenant globex (workspace ws-globex)" in out
     assert "1 tenant(s) failed to plan." in out
 

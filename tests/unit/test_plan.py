@@ -64,7 +64,8 @@ def test_plan_file_round_trip_keeps_what_apply_needs() -> None:
     assert t.model_sha256 == plan.tenants[0].model_sha256
     assert t.live_fingerprint == "none"
     assert t.config_sha256 == "c" * 64
-    assert t.desired is not None and t.desired["metadata"]["token"] == "(sensitive)"
+    assert t.desired is not None
+    assert t.desired["metadata"]["token"] == "(sensitive)"
     assert [c.key for c in t.changes] == [c.key for c in plan.tenants[0].changes]
 
 
