@@ -31,6 +31,8 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate_fleet.py
+	$(BIN)/python bench/client_overhead.py
+	$(BIN)/python bench/plan_fleet.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

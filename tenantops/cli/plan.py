@@ -74,7 +74,7 @@ def plan(
         atomic_write_text(
             out, json.dumps(plan_to_json(result, plan_file=True), indent=2, sort_keys=True) + "\n"
         )
-        click.echo(f"Saved the plan to {out}; apply it with `tenantops apply {out}`.", err=True)
+        click.echo(f"Saved the plan to {out}.", err=True)
     if result.has_errors:
         raise SystemExit(1)
     if detailed_exitcode and result.has_changes:
