@@ -30,7 +30,7 @@ from tenantops.model import BotDoc, model_sha256
 from tenantops.plan import Plan, TenantPlan
 from tenantops.redact import Redactor
 
-__all__ = ["Planner", "describe_error"]
+__all__ = ["Bases", "Planner", "describe_error", "export_bases"]
 
 _Prepared = TypeVar("_Prepared")
 _Fetched = TypeVar("_Fetched")
@@ -45,11 +45,33 @@ def describe_error(exc: BaseException) -> str:
 
 
 @dataclass(slots=True)
-class _Bases:
+class Bases:
     """Base models exported from the API, by bot id; fetched once, failures remembered."""
 
     models: dict[str, BotDoc]
     errors: dict[str, str]
+
+
+async def export_bases(fleet: Fleet, backend: Backend) -> Bases:
+    """Export the base of every template that takes it from the API, once each."""
+    wanted: dict[str, str | None] = {}
+    for name in fleet.project.template_names():
+        try:
+            spec = fleet.template(name).spec
+        except (ValidationFailed, ConfigError):
+            continue  # the template's tenants report its errors
+        if spec.base.bot_id is not None:
+            wanted[spec.base.bot_id] = spec.base.workspace_id
+    bases = Bases({}, {})
+
+    async def export(bot_id: str, workspace: str | None) -> None:
+        try:
+            bases.models[bot_id] = await backend.export_bot(bot_id, workspace_id=workspace)
+        except ApiError as exc:
+            bases.errors[bot_id] = f"cannot export base bot '{bot_id}': {exc}"
+
+    await asyncio.gather(*(export(b, w) for b, w in wanted.items()))
+    return bases
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +115,7 @@ class Planner:
         )
         return Plan.of(await self._pipeline(paths, stages))
 
-    def _render(self, path: Path, bases: _Bases) -> DesiredTenant | TenantPlan:
+    def _render(self, path: Path, bases: Bases) -> DesiredTenant | TenantPlan:
         """The tenant's desired state, or its failed plan when it cannot be rendered."""
         try:
             desired = self.fleet.build(path, bases=bases.models)
@@ -214,26 +236,8 @@ class Planner:
         except NotFoundError:
             return None
 
-    async def _export_bases(self) -> _Bases:
-        """Export the base of every template that takes it from the API, once each."""
-        wanted: dict[str, str | None] = {}
-        for name in self.fleet.project.template_names():
-            try:
-                spec = self.fleet.template(name).spec
-            except (ValidationFailed, ConfigError):
-                continue  # the template's tenants report its errors
-            if spec.base.bot_id is not None:
-                wanted[spec.base.bot_id] = spec.base.workspace_id
-        bases = _Bases({}, {})
-
-        async def export(bot_id: str, workspace: str | None) -> None:
-            try:
-                bases.models[bot_id] = await self.backend.export_bot(bot_id, workspace_id=workspace)
-            except ApiError as exc:
-                bases.errors[bot_id] = f"cannot export base bot '{bot_id}': {exc}"
-
-        await asyncio.gather(*(export(b, w) for b, w in wanted.items()))
-        return bases
+    async def _export_bases(self) -> Bases:
+        return await export_bases(self.fleet, self.backend)
 
 
 def _tenant_plan(desired: DesiredTenant, live: _Live) -> TenantPlan:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from tenantops.errors import ConfigError
 
-__all__ = ["format_errors", "github_annotation"]
+__all__ = ["annotation", "format_errors", "github_annotation"]
 
 
 def _escape_data(text: str) -> str:
@@ -21,19 +21,26 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
+def annotation(
+    message: str, *, path: object | None = None, line: int | None = None, title: str = "tenantops"
+) -> str:
+    """A GitHub Actions ``::error`` workflow command."""
+    props = []
+    if path is not None:
+        props.append(f"file={_escape_property(str(path))}")
+    if line:
+        props.append(f"line={line}")
+    props.append(f"title={_escape_property(title)}")
+    return f"::error {','.join(props)}::{_escape_data(message)}"
+
+
 def github_annotation(error: ConfigError) -> str:
     """A GitHub Actions ``::error`` workflow command for ``error``."""
-    props = []
-    if error.path is not None:
-        props.append(f"file={_escape_property(str(error.path))}")
-    if error.line:
-        props.append(f"line={error.line}")
-    title = f"tenantops: {error.tenant}" if error.tenant else "tenantops"
-    props.append(f"title={_escape_property(title)}")
     message = error.message
     if error.pointer and not error.line and error.pointer not in message:
         message = f"{message} (at {error.pointer})"
-    return f"::error {','.join(props)}::{_escape_data(message)}"
+    title = f"tenantops: {error.tenant}" if error.tenant else "tenantops"
+    return annotation(message, path=error.path, line=error.line, title=title)
 
 
 def format_errors(errors: Sequence[ConfigError], *, fmt: str = "text") -> list[str]:

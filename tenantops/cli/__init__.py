@@ -32,6 +32,12 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "tenantops.cli.drift:drift",
         "Show tenants whose live bot no longer matches what was applied.",
     ),
+    "apply": (
+        "tenantops.cli.apply:apply",
+        "Deploy a saved plan, or plan and deploy after confirmation.",
+    ),
+    "unlock": ("tenantops.cli.unlock:unlock", "Break a tenant's apply lock."),
+    "audit": ("tenantops.cli.audit:audit", "Verify or show the audit trail."),
     "sim": ("tenantops.cli.sim:sim", "Run the Cognigy.AI API simulator."),
 }
 

@@ -25,7 +25,7 @@ from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
-from tenantops.model import BotModel
+from tenantops.model import BotModel, model_sha256
 from tenantops.sim._config import FaultSettings
 from tenantops.sim._problems import ApiProblem, JsonResponse, pointer_details
 from tenantops.sim._records import rfc3339
@@ -107,6 +107,7 @@ async def list_deployments(runtime: RuntimeDep) -> Response:
             "createdAt": rfc3339(d.created_at),
             "idempotencyKey": d.idempotency_key,
             "errorDetail": d.error_detail,
+            "modelSha256": model_sha256(d.model),
         }
         for d in deployments
     ]

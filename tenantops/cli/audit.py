@@ -1,0 +1,106 @@
+"""``tenantops audit``: check that the audit trails are intact, or show one tenant's history.
+
+Reads only; records are written by ``apply`` through :class:`tenantops.audit.AuditLog`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from tenantops.cli.app import App
+
+if TYPE_CHECKING:
+    from tenantops.audit import AuditProblem, AuditRecord
+
+__all__ = ["audit"]
+
+
+def _directory(app: App) -> Path:
+    project = app.project()
+    return project.root / project.config.audit
+
+
+@click.group()
+def audit() -> None:
+    """Verify or show the audit trail (``audit/<tenant>.jsonl``)."""
+
+
+@audit.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    show_default=True,
+    help="github prints GitHub Actions annotations.",
+)
+@click.pass_obj
+def verify(app: App, fmt: str) -> None:
+    """Check every tenant's hash chain and name the first broken record of each.
+
+    Exits 0 when every chain is intact, 1 otherwise. Records cut off the end of a
+    trail leave a valid chain; compare the plan ids in the lockfile to notice that.
+    """
+    from tenantops.audit import AuditLog
+    from tenantops.audit import verify as verify_trails
+
+    directory = _directory(app)
+    problems = verify_trails(directory)
+    if problems:
+        for problem in problems:
+            click.echo(_github(problem) if fmt == "github" else str(problem))
+        click.echo(f"{len(problems)} audit trail(s) broken", err=True)
+        raise SystemExit(1)
+    log = AuditLog(directory)
+    trails = log.tenants()
+    count = sum(len(log.records(tenant)) for tenant in trails)
+    click.echo(f"ok: {count} record(s) in {len(trails)} trail(s), every chain intact", err=True)
+
+
+@audit.command()
+@click.argument("tenant")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for terminals, json (an array of records) for machines.",
+)
+@click.pass_obj
+def show(app: App, tenant: str, fmt: str) -> None:
+    """Print TENANT's audit history, oldest first."""
+    from tenantops.audit import AuditLog
+    from tenantops.errors import TenantOpsError
+
+    log = AuditLog(_directory(app))
+    if not log.path(tenant).is_file():
+        raise TenantOpsError(f"no audit trail for tenant {tenant}")
+    records = log.records(tenant)
+    if fmt == "json":
+        click.echo(json.dumps([r.model_dump() for r in records], indent=2, ensure_ascii=False))
+        return
+    for record in records:
+        click.echo(_line(record))
+
+
+def _line(record: AuditRecord) -> str:
+    details = json.dumps(record.details, separators=(",", ":"), ensure_ascii=False)
+    plan = record.plan_id or "-"
+    return f"{record.time}  {record.event:<22} {record.actor}  plan={plan}  {details}"
+
+
+def _github(problem: AuditProblem) -> str:
+    """A GitHub Actions ``::error`` annotation for a broken record."""
+    from tenantops.report import annotation
+
+    return annotation(
+        problem.description,
+        path=problem.file,
+        line=problem.line,
+        title=f"tenantops: {problem.tenant}",
+    )

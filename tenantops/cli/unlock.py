@@ -1,0 +1,44 @@
+"""``tenantops unlock``: break a tenant's apply lock left behind by a dead run."""
+
+from __future__ import annotations
+
+import click
+
+from tenantops.cli.app import App
+
+__all__ = ["unlock"]
+
+
+@click.command()
+@click.argument("tenant")
+@click.option(
+    "--lock-url",
+    envvar="TENANTOPS_LOCK_URL",
+    metavar="URL",
+    help="redis://... when locks are shared by CI runners on different machines "
+    "(default: lock files in .tenantops/locks).",
+)
+@click.pass_obj
+def unlock(app: App, tenant: str, lock_url: str | None) -> None:
+    """Break TENANT's apply lock, whoever holds it.
+
+    Use it only when the run holding the lock is dead: a live run that loses its lock
+    stops at its next renewal, but may already have changed the tenant.
+    """
+    import asyncio
+
+    from tenantops.locking import LeaseInfo, open_locks
+
+    locks = open_locks(lock_url, app.project().root / ".tenantops" / "locks")
+
+    async def main() -> LeaseInfo | None:
+        try:
+            return await locks.break_lock(tenant)
+        finally:
+            await locks.aclose()
+
+    removed = asyncio.run(main())
+    if removed is None:
+        click.echo(f"{tenant} was not locked")
+    else:
+        click.echo(f"unlocked {tenant} (was held by {removed.holder} since {removed.acquired_iso})")
