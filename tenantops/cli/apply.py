@@ -40,6 +40,13 @@ __all__ = ["apply"]
     help="Seconds to wait for a tenant locked by another apply.",
 )
 @click.option(
+    "--lock-ttl",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds a tenant's lease lives unless renewed: how long a killed run blocks the tenant.",
+)
+@click.option(
     "--lock-url",
     envvar="TENANTOPS_LOCK_URL",
     help="redis://... for locks shared by CI runners on different machines (default: lock files).",
@@ -52,6 +59,7 @@ def apply(
     parallelism: int,
     deploy_timeout: float,
     lock_timeout: float,
+    lock_ttl: float,
     lock_url: str | None,
 ) -> None:
     """Apply PLANFILE (from `tenantops plan --out`), or plan TENANTs (default: all) and apply.
@@ -82,6 +90,7 @@ def apply(
         parallelism=parallelism,
         deploy_timeout=deploy_timeout,
         lock_timeout=lock_timeout,
+        lock_ttl=lock_ttl,
         lock_url=lock_url,
     )
     _summary(results)
@@ -138,6 +147,7 @@ def _run(
     parallelism: int,
     deploy_timeout: float,
     lock_timeout: float,
+    lock_ttl: float,
     lock_url: str | None,
 ) -> list[TenantResult]:
     from tenantops.apply import Applier, ApplyOptions
@@ -153,6 +163,7 @@ def _run(
         parallelism=parallelism,
         deploy_timeout=deploy_timeout,
         lock_timeout=lock_timeout,
+        lock_ttl=lock_ttl,
         holder=actor,
     )
 
