@@ -7,6 +7,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from fleetgen import generate  # noqa: E402
+from fleetgen import generate
 
 __all__ = ["generate"]
