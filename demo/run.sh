@@ -1,31 +1,34 @@
 #!/usr/bin/env bash
 # The demo: the example fleet on the simulator, start to end. Run by `make demo`.
-# It needs nothing but the project's .venv (make puts it on PATH) and a free port.
+# It works on a copy of the config repo in .demo/, so the checkout stays clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . demo/env.sh
 
 work=.demo
-rm -rf "$work" && mkdir -p "$work"
-cp demo/sim-state/state.json "$work/state.json"
+rm -rf "$work" && mkdir -p "$work/repo" "$work/sim"
+cp -r tenantops.yaml tenants templates "$work/repo/"
+cp demo/sim-state/state.json "$work/sim/state.json"
 port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export COGNIGY_BASE_URL="http://127.0.0.1:$port"
+top() { tenantops -C "$work/repo" "$@"; }
 
 step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; }
+admin() { python - "$COGNIGY_BASE_URL" "$@"; }
 
 step "Validate the config repo offline (what a pull request check runs)" tenantops validate
-tenantops validate
+top validate
 
-step "Render one tenant's desired model (secrets masked)" "tenantops render acme | head -20"
-tenantops render acme | head -20
+step "Render one tenant's desired model (secrets masked)" "tenantops render acme | head -12"
+top render acme | head -12
 
-step "Start the Cognigy.AI simulator, seeded: some tenants deployed, globex edited in the UI, stark new" \
-  "tenantops sim --port $port --state $work --admin &"
-tenantops sim --port "$port" --state "$work" --admin --deploy-seconds 1 >"$work/sim.log" 2>&1 &
+step "Start the Cognigy.AI simulator: some tenants deployed, globex edited in the UI, stark new" \
+  "tenantops sim --port $port --state $work/sim --admin --deploy-seconds 1 &"
+tenantops sim --port "$port" --state "$work/sim" --admin --deploy-seconds 1 >"$work/sim.log" 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-  python - "$COGNIGY_BASE_URL" <<'PY' && break
+  admin <<'PY' && break
 import sys, urllib.request
 try:
     urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1)
@@ -35,25 +38,52 @@ PY
   sleep 0.1
 done
 
-step "Plan every tenant against the live workspaces" tenantops plan --detailed-exitcode
+step "Plan every tenant against the live workspaces, and save the plan" \
+  "tenantops plan --out plan.json --detailed-exitcode"
 set +e
-tenantops plan --detailed-exitcode
+top plan --out "$work/plan.json" --detailed-exitcode
 code=$?
 set -e
 echo "(exit code $code: 2 means there are changes)"
 
-step "The same plan as a pull-request comment (first lines)" "tenantops plan --format markdown | head -14"
-tenantops plan --format markdown | head -14
+step "The same plan as a pull-request comment (first lines)" "tenantops plan --format markdown | head -12"
+top plan --format markdown | head -12
 
-step "Save the plan for apply" tenantops plan --out "$work/plan.json"
-tenantops plan --out "$work/plan.json" >/dev/null
-python - "$work/plan.json" <<'PY'
-import json, sys
-plan = json.load(open(sys.argv[1]))
-print(f"plan {plan['plan_id']}: {plan['summary']}")
+step "Apply the saved plan: deploy, poll, roll back on failure, assign roles, lock, audit" \
+  "tenantops apply plan.json"
+top apply "$work/plan.json"
+
+step "Drift right after the apply: none" tenantops drift
+top drift
+
+step "Someone edits wayne's bot in the Cognigy UI (through the simulator's admin API)" "PUT /_sim/workspaces/ws-wayne/bots/support-bot"
+admin <<'PY'
+import json, sys, urllib.request
+base = sys.argv[1]
+state = json.load(urllib.request.urlopen(base + "/_sim/state"))
+bot = state["workspaces"]["ws-wayne"]["bots"]["support-bot"]
+bot.pop("version", None)
+bot["metadata"]["tier"] = "standard"
+for intent in bot["intents"]:
+    if intent["name"] == "greeting":
+        intent["examples"].append("yo wayne")
+request = urllib.request.Request(
+    f"{base}/_sim/workspaces/ws-wayne/bots/support-bot", data=json.dumps(bot).encode(),
+    method="PUT", headers={"Content-Type": "application/json"},
+)
+urllib.request.urlopen(request)
+print("edited: metadata.tier, and an example of the greeting intent")
 PY
 
-step "Drift: nothing has been applied by tenantops yet" tenantops drift
-tenantops drift || true
+step "Drift finds it (exit code 2), and tells it apart from config changes" tenantops drift
+set +e
+top drift
+code=$?
+set -e
+echo "(exit code $code: 2 means drift)"
 
-printf '\nThe simulator log is in %s; its state in %s/state.json.\n' "$work/sim.log" "$work"
+step "The audit trail of one tenant, and its verification" "tenantops audit show stark; tenantops audit verify"
+top audit show stark
+top audit verify
+
+printf '\nEverything the demo wrote is in %s/ (config copy, lockfile, audit trail, simulator state and log).\n' "$work"
