@@ -282,6 +282,18 @@ class PlatformClient:
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return _decode(await self._request(method, path, **kwargs))
 
+    def _retrying(self) -> Any:
+        """A stamina retry loop over this client's policy (full jitter, Retry-After floor)."""
+        policy = self._retry
+        return stamina.retry_context(
+            on=policy.hook(started=time.monotonic()),
+            attempts=policy.attempts,
+            timeout=policy.timeout,
+            wait_initial=policy.wait_initial,
+            wait_max=policy.wait_max,
+            wait_jitter=0,
+        )
+
     async def _request(
         self,
         method: str,
@@ -291,16 +303,7 @@ class PlatformClient:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send an authorized call with retries; the answer is 2xx or an ApiError is raised."""
-        started = time.monotonic()
-        policy = self._retry
-        async for attempt in stamina.retry_context(
-            on=policy.hook(started=started),
-            attempts=policy.attempts,
-            timeout=policy.timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=0,
-        ):
+        async for attempt in self._retrying():
             with attempt:
                 return await self._authorized(method, path, json=json, headers=headers)
         raise AssertionError(
@@ -363,16 +366,7 @@ class PlatformClient:
         form = {"grant_type": "client_credentials", "scope": " ".join(self._scopes)}
         if self._tenant_id:
             form["tenant_id"] = self._tenant_id
-        started = time.monotonic()
-        policy = self._retry
-        async for attempt in stamina.retry_context(
-            on=policy.hook(started=started),
-            attempts=policy.attempts,
-            timeout=policy.timeout,
-            wait_initial=policy.wait_initial,
-            wait_max=policy.wait_max,
-            wait_jitter=0,
-        ):
+        async for attempt in self._retrying():
             with attempt:
                 response = await self._send(
                     "POST",

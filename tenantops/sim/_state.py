@@ -43,10 +43,7 @@ Tokens, fault settings, rate-limit windows and the request log are never persist
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -54,6 +51,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tenantops.errors import ConfigError
+from tenantops.lockfile import atomic_write_text
 from tenantops.model import BotDoc
 from tenantops.sim._config import DEFAULT_CLIENT, SimClient, SimConfig
 from tenantops.sim._export import ExportCache
@@ -354,7 +352,7 @@ class SimState:
             return
         data = self.data.model_dump(mode="json", by_alias=True)
         # ensure_ascii: a lone surrogate from a JSON request must not make the write fail.
-        _write_atomically(self._path, json.dumps(data, indent=2, ensure_ascii=True) + "\n")
+        atomic_write_text(self._path, json.dumps(data, indent=2, ensure_ascii=True) + "\n")
 
 
 def _load(path: Path) -> StateFile:
@@ -375,17 +373,3 @@ def _load(path: Path) -> StateFile:
         raise ConfigError(
             f"invalid simulator state: {first['msg']}; fix or remove it", path=path, pointer=pointer
         ) from exc
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state-", suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,29 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from support.demo import DEMO_ENV, demo_sim, run
 from support.simserver import SimServer, run_sim
 
 from tenantops.audit import verify
-from tenantops.cli import cli
 from tenantops.lockfile import read_lockfile
 from tenantops.model import model_sha256
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_ENV = dict(
-    line.removeprefix("export ").split("=", 1)
-    for line in (ROOT / "demo/env.sh").read_text().splitlines()
-    if line.startswith("export ")
-)
-
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
-    state = tmp_path_factory.mktemp("sim-state")
-    shutil.copy(ROOT / "demo/sim-state/state.json", state / "state.json")
-    with run_sim("--deploy-seconds", "0.2", state_dir=state) as server:
+    with demo_sim(tmp_path_factory.mktemp("sim-state")) as server:
         yield server
 
 
@@ -50,13 +39,6 @@ def _env(sim: SimServer, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in DEMO_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("COGNIGY_BASE_URL", sim.base_url)
-
-
-def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args), input=stdin)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
 
 
 def deployments(sim: SimServer) -> list[dict[str, Any]]:
