@@ -284,7 +284,15 @@ class ServerError(ApiStatusError):
 
 
 class StateError(TenantOpsError):
-    """Session state in Redis could not be read or written."""
+    """Session state in Redis could not be read or written.
+
+    Attributes:
+        unavailable: Redis did not answer (down, unreachable, failing over): retry later.
+    """
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
 
 
 class LockfileError(TenantOpsError):

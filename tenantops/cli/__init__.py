@@ -38,6 +38,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "unlock": ("tenantops.cli.unlock:unlock", "Break a tenant's apply lock."),
     "audit": ("tenantops.cli.audit:audit", "Verify or show the audit trail."),
+    "session-relay": (
+        "tenantops.cli.relay:session_relay",
+        "Serve the webhook and dialog-state service.",
+    ),
     "sim": ("tenantops.cli.sim:sim", "Run the Cognigy.AI API simulator."),
 }
 

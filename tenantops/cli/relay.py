@@ -1,0 +1,158 @@
+"""``tenantops session-relay``: serve the webhook and dialog-state service."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["app_factory", "session_relay"]
+
+#: How the command hands its options to uvicorn's worker processes.
+_OPTIONS_ENV = "TENANTOPS_RELAY_OPTIONS"
+
+
+@click.command("session-relay")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    default="redis://127.0.0.1:6379/0",
+    show_default=True,
+    help="Redis (or one cluster node with --redis-cluster). Env: REDIS_URL.",
+)
+@click.option(
+    "--redis-cluster",
+    is_flag=True,
+    help="Talk to a Redis Cluster (implied by REDIS_NODE_1, REDIS_NODE_2, ...).",
+)
+@click.option(
+    "--session-ttl",
+    type=click.IntRange(1),
+    default=1800,
+    show_default=True,
+    help="Seconds a session lives without transitions.",
+)
+@click.option(
+    "--insecure-skip-signature",
+    is_flag=True,
+    help="Accept unsigned webhooks (never in production).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def session_relay(**options: Any) -> None:
+    """Take Cognigy.AI webhooks, keep session state in Redis, PATCH contexts back.
+
+    Needs COGNIGY_BASE_URL, OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET (OAUTH_TOKEN_URL and
+    COGNIGY_TENANT_ID optional) and TENANTOPS_WEBHOOK_SECRET (whsec_ secrets, separated
+    by spaces for rotation).
+    """
+    import uvicorn
+
+    if (
+        not options["insecure_skip_signature"]
+        and not os.environ.get("TENANTOPS_WEBHOOK_SECRET", "").strip()
+    ):
+        raise click.ClickException(
+            "no webhook secret: set TENANTOPS_WEBHOOK_SECRET (whsec_..., several separated by "
+            "spaces), or pass --insecure-skip-signature for a local test"
+        )
+    os.environ[_OPTIONS_ENV] = json.dumps(options)
+    app_factory()  # fail fast, in this process, on bad settings
+    uvicorn.run(
+        "tenantops.cli.relay:app_factory",
+        factory=True,
+        host=options["host"],
+        port=options["port"],
+        workers=options["workers"],
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def app_factory() -> Starlette:
+    """Build the relay from the command's options and the environment (run in each worker)."""
+    import logging
+
+    from tenantops.client import PlatformClient
+    from tenantops.config import ResolvedApi
+    from tenantops.relay import Forwarder, JsonLogFormatter, create_app
+    from tenantops.state import SessionStore
+    from tenantops.webhooks import WebhookVerifier
+
+    options = json.loads(os.environ.get(_OPTIONS_ENV, "{}"))
+    env = os.environ
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    logger = logging.getLogger("tenantops.relay")
+    logger.handlers[:] = [handler]
+    logger.setLevel(options.get("log_level", "info").upper())
+    logger.propagate = False
+    missing = [
+        v for v in ("COGNIGY_BASE_URL", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET") if not env.get(v)
+    ]
+    if missing:
+        raise click.ClickException(f"set {', '.join(missing)} so the relay can reach Cognigy.AI")
+    base_url = env["COGNIGY_BASE_URL"].rstrip("/")
+    api = ResolvedApi(
+        base_url=base_url,
+        token_url=env.get("OAUTH_TOKEN_URL") or f"{base_url}/api/v4/auth/oauth/token",
+        client_id=env["OAUTH_CLIENT_ID"],
+        client_secret=env["OAUTH_CLIENT_SECRET"],
+        tenant_id=env.get("COGNIGY_TENANT_ID") or None,
+        scopes=("session:read", "session:write"),
+        rate_limit=None,
+    )
+    client = PlatformClient.from_settings(api, max_connections=256)
+    store = SessionStore(_redis(options, env), session_ttl=int(options.get("session_ttl", 1800)))
+    secrets = env.get("TENANTOPS_WEBHOOK_SECRET", "")
+    try:
+        verifier = (
+            None
+            if options.get("insecure_skip_signature") and not secrets.strip()
+            else WebhookVerifier.from_env(secrets)
+        )
+    except ValueError as exc:
+        raise click.ClickException(f"TENANTOPS_WEBHOOK_SECRET: {exc}") from exc
+
+    async def close() -> None:
+        await client.aclose()
+        await store.aclose()
+
+    return create_app(store, Forwarder(client), verifier, on_shutdown=close)
+
+
+def _redis(options: dict[str, Any], env: os._Environ[str]) -> Any:
+    """A standalone or cluster asyncio client, tuned to fail fast and recover from failover."""
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    from tenantops.state import cluster_nodes_from_env
+
+    nodes = cluster_nodes_from_env(env)
+    common: dict[str, Any] = {"socket_connect_timeout": 1.0, "socket_timeout": 2.0}
+    if nodes:
+        startup = [ClusterNode(*_host_port(n)) for n in nodes]
+        return RedisCluster(startup_nodes=startup, **common)
+    if options.get("redis_cluster"):
+        return RedisCluster.from_url(options["redis_url"], **common)
+    return Redis.from_url(options.get("redis_url", "redis://127.0.0.1:6379/0"), **common)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    text = text.removeprefix("redis://")
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", int(port or 6379)
