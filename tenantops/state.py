@@ -37,6 +37,8 @@ __all__ = ["SessionStore", "Transition", "context_key", "delivery_key", "version
 #: Delivery outcomes kept this long (seconds): senders retry for about a day.
 DELIVERY_TTL = 24 * 3600
 _ATTEMPTS = 8
+#: Seconds one store operation may take before the relay gives up with a 503.
+OPERATION_TIMEOUT = 3.0
 #: Seconds after which a delivery still marked pending is taken for abandoned.
 PENDING_TIMEOUT = 120
 
@@ -100,8 +102,13 @@ class Transition:
 async def _redis_errors() -> AsyncIterator[None]:
     """Translate redis-py failures (standalone and cluster) into StateError."""
     try:
-        yield
+        # A hung master makes the cluster client retry for ~11 s; answer 503 long before.
+        async with asyncio.timeout(OPERATION_TIMEOUT):
+            yield
+    except TimeoutError as exc:
+        raise StateError("Redis did not answer in time; retry shortly", unavailable=True) from exc
     except (
+        redis_errors.RedisClusterException,
         redis_errors.ConnectionError,
         redis_errors.TimeoutError,
         redis_errors.ClusterDownError,
@@ -140,14 +147,27 @@ class SessionStore:
         self.redis = redis
         self.session_ttl = session_ttl
         self.delivery_ttl = delivery_ttl
-        self._slots = asyncio.Semaphore(max_concurrency)
         self._snapshot = redis.register_script(_SNAPSHOT)
         self._transition = redis.register_script(_TRANSITION)
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._ready = False
+        self._init_lock = asyncio.Lock()
+
+    async def _ensure_ready(self) -> None:
+        # A cluster client used concurrently before its first slot-map load can fail
+        # some calls (redis-py 8); load it once, up front.
+        if self._ready:
+            return
+        async with self._init_lock:
+            if not self._ready:
+                await self.redis.initialize()
+                self._ready = True
 
     async def ping(self) -> bool:
         """Whether Redis answers."""
         try:
             async with self._slots, _redis_errors():
+                await self._ensure_ready()
                 return bool(await self.redis.ping())
         except StateError:
             return False
@@ -177,6 +197,7 @@ class SessionStore:
             delivery_key(session_id, webhook_id),
         ]
         async with self._slots, _redis_errors():
+            await self._ensure_ready()
             for _ in range(_ATTEMPTS):
                 raw, stored, delivery = await self._snapshot(keys=keys)
                 if delivery is not None:
@@ -202,6 +223,7 @@ class SessionStore:
     async def finish(self, session_id: str, webhook_id: str, answer: Mapping[str, Any]) -> None:
         """Remember a delivery's final answer, for redeliveries."""
         async with self._slots, _redis_errors():
+            await self._ensure_ready()
             await self.redis.set(
                 delivery_key(session_id, webhook_id), json.dumps(dict(answer)), ex=self.delivery_ttl
             )
@@ -209,6 +231,7 @@ class SessionStore:
     async def upstream_failed(self, session_id: str, webhook_id: str) -> None:
         """Mark a stored delivery whose PATCH upstream failed: a redelivery redoes only the PATCH."""
         async with self._slots, _redis_errors():
+            await self._ensure_ready()
             await self.redis.set(
                 delivery_key(session_id, webhook_id), "upstream_failed", ex=self.delivery_ttl
             )
@@ -216,6 +239,7 @@ class SessionStore:
     async def get(self, session_id: str) -> SessionState | None:
         """The stored session, if it is alive."""
         async with self._slots, _redis_errors():
+            await self._ensure_ready()
             raw = await self.redis.get(context_key(session_id))
         return decode(raw) if raw is not None else None
 

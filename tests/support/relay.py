@@ -71,14 +71,17 @@ async def relay(
     sim_url: str,
     *,
     redis_url: str = "redis://127.0.0.1:6379/0",
+    redis_client: Any = None,
     session_ttl: int = 1800,
     verify: bool = True,
 ) -> AsyncIterator[Relay]:
-    """The relay app in-process (ASGI), over real Redis and the simulator at ``sim_url``."""
+    """The relay app in-process (ASGI), over real Redis (or ``redis_client``) and the simulator."""
     upstream = PlatformClient(
         sim_url, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET, retry=FAST
     )
-    redis = Redis.from_url(redis_url, socket_connect_timeout=0.5, socket_timeout=1.0)
+    redis = redis_client or Redis.from_url(
+        redis_url, socket_connect_timeout=0.5, socket_timeout=1.0
+    )
     store = SessionStore(redis, session_ttl=session_ttl)
     verifier = WebhookVerifier([OLD_SECRET, SECRET]) if verify else None
     app = create_app(store, Forwarder(upstream), verifier)

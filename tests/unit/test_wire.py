@@ -27,7 +27,15 @@ def test_encoding_is_deterministic() -> None:
 
 @pytest.mark.parametrize(
     ("value", "stored"),
-    [("text", "text"), (5, "5"), (2.5, "2.5"), (True, "true"), ([1, "a"], '[1,"a"]'), ({"b": 1, "a": None}, '{"a":null,"b":1}'), (None, None)],
+    [
+        ("text", "text"),
+        (5, "5"),
+        (2.5, "2.5"),
+        (True, "true"),
+        ([1, "a"], '[1,"a"]'),
+        ({"b": 1, "a": None}, '{"a":null,"b":1}'),
+        (None, None),
+    ],
 )
 def test_context_values_keep_their_json(value: object, stored: str | None) -> None:
     """Non-string values are kept as their JSON text; None means remove."""
@@ -38,7 +46,9 @@ def test_merge_sets_and_removes() -> None:
     """A transition merges the context in; None removes a key; created_at is kept."""
     before = SessionState("s", "u", "a", {"x": "1", "y": "2"}, 3, created_at=10, updated_at=11)
     after = before.merged({"y": None, "z": "3"}, node="b", user_id="", version=4, now=20)
-    assert after == SessionState("s", "u", "b", {"x": "1", "z": "3"}, 4, created_at=10, updated_at=20)
+    assert after == SessionState(
+        "s", "u", "b", {"x": "1", "z": "3"}, 4, created_at=10, updated_at=20
+    )
 
 
 def test_garbage_is_a_state_error() -> None:
