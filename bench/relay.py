@@ -188,12 +188,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies over all cores, from /proc/stat."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    return total - idle, total
+def machine_times() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies over all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    values += [0] * (8 - len(values))
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+    return user + nice + system + irq + softirq, steal, sum(values)
 
 
 # ---------------------------------------------------------------------------- deliveries
@@ -345,11 +345,11 @@ def run_wrk(
     ]
     before = {name: cpu_seconds(pid) for name, pid in watch.items()}
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy_before = machine_busy()
+    busy_before = machine_times()
     started = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
     wall = time.monotonic() - started
-    busy_after = machine_busy()
+    busy_after = machine_times()
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -364,12 +364,14 @@ def run_wrk(
         - children_before.ru_utime
         - children_before.ru_stime
     ) / wall
-    busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
-    result.cpu["machine"] = busy * (os.cpu_count() or 1)
+    span = max(1, busy_after[2] - busy_before[2]) / (os.cpu_count() or 1)
+    result.cpu["machine"] = (busy_after[0] - busy_before[0]) / span
     # Whatever else ran meanwhile (other programs, the kernel's own network work).
     result.cpu["other"] = max(
-        0.0, result.cpu["machine"] - sum(v for k, v in result.cpu.items() if k != "machine")
+        0.0, result.cpu["machine"] - sum(v for k, v in result.cpu.items() if k not in ("machine",))
     )
+    # Time the hypervisor gave to other guests: a VM's own noise, reported apart.
+    result.cpu["steal"] = (busy_after[1] - busy_before[1]) / span
     return result
 
 
@@ -685,7 +687,7 @@ def report(bench: Bench, started: float) -> int:
     print()
     header = (
         f"{'server':<16} {'requests/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8} "
-        f"{'x bare':>7} {'CPU us/req':>10}   cores: server / upstream / redis / wrk / other"
+        f"{'x bare':>7} {'CPU us/req':>10}   cores: server / upstream / redis / wrk / other / steal"
     )
     print(header)
     print("-" * len(header))
@@ -696,7 +698,7 @@ def report(bench: Bench, started: float) -> int:
         per_request = r.cpu.get("server", 0.0) * r.wall / max(1, r.requests) * 1e6
         cores = " / ".join(
             f"{r.cpu[k]:.2f}" if k in r.cpu else "-"
-            for k in ("server", "upstream", "redis", "wrk", "other")
+            for k in ("server", "upstream", "redis", "wrk", "other", "steal")
         )
         non200 = str(r.non200) + ("*" if r.errors > r.non200 or r.repeats else "")
         print(
@@ -714,10 +716,11 @@ def report(bench: Bench, started: float) -> int:
         print("* socket errors or repeated deliveries besides the non-200 count; see above")
     for phase in phases:
         assert phase.main is not None
-        if phase.main.cpu.get("other", 0.0) > FOREIGN_LOAD:
+        foreign = phase.main.cpu.get("other", 0.0) + phase.main.cpu.get("steal", 0.0)
+        if foreign > FOREIGN_LOAD:
             print(
-                f"WARNING: {phase.main.cpu['other']:.2f} cores busy with other work during "
-                f"{phase.name}: the machine was not quiet, its figures are understated"
+                f"WARNING: {foreign:.2f} cores taken by other work or stolen by the hypervisor "
+                f"during {phase.name}: the machine was not quiet, its figures are understated"
             )
     stub = next((p.main for p in phases if p.name == "relay -> stub"), None)
     if stub is not None and bare is not None:
@@ -732,7 +735,7 @@ def report(bench: Bench, started: float) -> int:
         f"{bench.args.connections} connections), the server, its upstream and redis-server; "
         "CPU us/req is the server process's own CPU time per request; 'other' is the rest "
         "of the machine's busy time (other programs, kernel network work not charged to a "
-        "process)"
+        "process), 'steal' the CPU time the hypervisor gave to other guests"
     )
     print(f"total time {time.monotonic() - started:.0f} s")
     return 1 if errors else 0

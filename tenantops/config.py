@@ -109,9 +109,10 @@ def _pointer(loc: Loc) -> str:
 _SAFE = YAML(typ="safe")
 
 
-def _read_yaml(path: Path, *, display: Path) -> _Source:
+def _read_yaml(path: Path, *, display: Path, text: str | None = None) -> _Source:
     try:
-        text = path.read_text(encoding="utf-8")
+        if text is None:
+            text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError("file not found", path=display) from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -388,14 +389,19 @@ def _check_secret_refs(source: _Source, data: Mapping[str, Any], loc: Loc) -> li
     ]
 
 
-def load_tenant(project: Project, path: Path) -> Tenant:
+def load_tenant(project: Project, path: Path, *, text: str | None = None) -> Tenant:
     """Load one tenant file, with ``defaults`` merged under it and env refs expanded.
+
+    Args:
+        project: the config repo.
+        path: the tenant file (its stem is the tenant's name).
+        text: the file's content when it is not on disk (a tenant sent to ``serve``).
 
     Raises:
         ConfigError: the file cannot be read or parsed.
         ValidationFailed: with every error found in the tenant (and defaults it uses).
     """
-    source = _read_yaml(path, display=project.display(path))
+    source = _read_yaml(path, display=project.display(path), text=text)
     stem = path.stem
     if not isinstance(source.data, dict):
         raise ValidationFailed([source.error("a tenant file must be a mapping", tenant=stem)])

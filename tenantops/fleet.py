@@ -86,6 +86,21 @@ class Fleet:
         self._env = make_environment(jinja2.FileSystemLoader(str(project.templates_dir)))
         self._templates: dict[str, LoadedTemplate | ValidationFailed] = {}
         self._project_sha = _file_sha(project.root / cfg.CONFIG_FILE)
+        self._inline: dict[Path, str] = {}
+
+    def add_inline(self, name: str, text: str) -> Path:
+        """Make tenant ``name`` load from ``text`` instead of its file (``serve``'s requests).
+
+        Returns the path the tenant is known by, as if it were ``tenants/<name>.yaml``;
+        loading, hashing and rendering treat the text exactly like that file.
+        """
+        path = self.project.tenants_dir / f"{name}.yaml"
+        self._inline[path] = text
+        return path
+
+    def inline_text(self, path: Path) -> str | None:
+        """The text given by :meth:`add_inline` for ``path``, if any."""
+        return self._inline.get(path)
 
     def tenant_paths(self, names: Iterable[str] = ()) -> list[Path]:
         """Tenant files for ``names`` (all tenants when empty).
@@ -163,7 +178,8 @@ class Fleet:
         Raises:
             ValidationFailed: with every error found for this tenant.
         """
-        tenant = cfg.load_tenant(self.project, path)
+        text = self._inline.get(path)
+        tenant = cfg.load_tenant(self.project, path, text=text)
         template = self.template(tenant.template)
         base = template.base
         if base is None and bases is not None:
@@ -178,7 +194,7 @@ class Fleet:
             if errors:
                 raise ValidationFailed(errors)
         config_sha = hashlib.sha256(
-            f"{self._project_sha}\0{template.sha256}\0{_file_sha(path)}".encode()
+            f"{self._project_sha}\0{template.sha256}\0{_text_sha(text) if text is not None else _file_sha(path)}".encode()
         ).hexdigest()
         return DesiredTenant(
             tenant=tenant,
@@ -189,6 +205,10 @@ class Fleet:
             config_sha256=config_sha,
             redactor=Redactor(tenant.secret_values()),
         )
+
+
+def _text_sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _file_sha(path: Path) -> str:

@@ -42,6 +42,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "tenantops.cli.relay:session_relay",
         "Serve the webhook and dialog-state service.",
     ),
+    "serve": ("tenantops.cli.serve:serve", "Serve the provisioning HTTP API."),
     "sim": ("tenantops.cli.sim:sim", "Run the Cognigy.AI API simulator."),
 }
 
