@@ -312,6 +312,7 @@ def create_app(
         Route("/healthz", relay.healthz, methods=["GET"]),
         Route("/readyz", relay.readyz, methods=["GET"]),
         Route("/metrics", relay.metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", relay.openapi, methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager
