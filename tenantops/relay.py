@@ -285,6 +285,84 @@ class _Relay:
             generate_latest(self.metrics.registry), media_type="text/plain; version=0.0.4"
         )
 
+    async def openapi(self, request: Request) -> Response:
+        return _json(200, openapi_document())
+
+
+def openapi_document() -> dict[str, Any]:
+    """The relay's OpenAPI 3.1 description (the payload schema comes from the model)."""
+    problem = {
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string"},
+            "message": {"type": "string"},
+            "details": {"type": "array"},
+            "currentVersion": {"type": "integer"},
+        },
+    }
+    problem_answer = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    }
+    headers = [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    ]
+    accepted = {
+        "type": "object",
+        "required": ["status", "version"],
+        "properties": {"status": {"const": "accepted"}, "version": {"type": "integer"}},
+    }
+    codes = {
+        "401": "bad signature",
+        "409": "stale version",
+        "410": "no live session",
+        "413": "body over 64 KiB",
+        "422": "not a webhook payload",
+        "502": "Cognigy.AI refused the context",
+        "503": "Redis unavailable, or this delivery is in progress",
+    }
+    json_object = {"content": {"application/json": {"schema": {"type": "object"}}}}
+    webhook = {
+        "summary": "A Cognigy.AI dialog webhook (Standard Webhooks signed).",
+        "parameters": headers,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/WebhookPayload"}}
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "accepted",
+                "content": {"application/json": {"schema": accepted}},
+            },
+            **{code: {"description": text, **problem_answer} for code, text in codes.items()},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tenantops session relay", "version": "1"},
+        "paths": {
+            "/webhook": {"post": webhook},
+            "/healthz": {"get": {"responses": {"200": {"description": "alive", **json_object}}}},
+            "/readyz": {
+                "get": {
+                    "responses": {
+                        "200": {"description": "Redis answers", **json_object},
+                        "503": {"description": "Redis does not answer", **problem_answer},
+                    }
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "WebhookPayload": WebhookPayload.model_json_schema(by_alias=True),
+                "Problem": problem,
+            }
+        },
+    }
+
 
 def create_app(
     store: SessionStore,
