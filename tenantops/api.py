@@ -87,7 +87,11 @@ def create_app(provisioner: Provisioner, tokens: Sequence[str]) -> FastAPI:
         registry=registry,
     )
     duration = Histogram("tenantops_provision_seconds", "Provisioning time.", registry=registry)
-    errors: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 422: {"model": Problem}}
+    errors: dict[int | str, dict[str, Any]] = {
+        400: {"model": Problem},
+        401: {"model": Problem},
+        422: {"model": Problem},
+    }
     app = FastAPI(
         title="tenantops provisioning API",
         version="1",

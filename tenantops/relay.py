@@ -50,7 +50,8 @@ class WebhookPayload(BaseModel):
     user_id: str = Field(default="", alias="userId", max_length=256)
     node_name: str = Field(default="", alias="nodeName", max_length=512)
     context: dict[str, Any] = Field(default_factory=dict)
-    version: int = Field(ge=0, le=2**62)
+    # Versions are compared in Redis Lua, whose numbers are doubles: stay exact.
+    version: int = Field(ge=0, le=2**53 - 2)
     timestamp: int = Field(ge=0)
 
 

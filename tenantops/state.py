@@ -61,7 +61,7 @@ return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET'
 """
 
 # KEYS: context, version, delivery. ARGV: expected stored version ("" = none), webhook
-# version, new context bytes, session TTL, delivery TTL, now (Unix seconds).
+# version, new context bytes, session TTL, delivery TTL, now (Unix seconds), new version.
 # Returns {"ok"} | {"dup", answer} | {"gone"} | {"conflict", stored} | {"moved"}.
 _TRANSITION = """
 local answer = redis.call('GET', KEYS[3])
@@ -72,7 +72,7 @@ local wanted = tonumber(ARGV[2])
 if wanted ~= 0 and redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if stored ~= '' and tonumber(stored) > wanted then return {'conflict', stored} end
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-redis.call('SET', KEYS[2], tostring(wanted + 1), 'EX', ARGV[4])
+redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[4])
 redis.call('SET', KEYS[3], 'pending:' .. ARGV[6], 'EX', ARGV[5])
 return {'ok'}
 """
@@ -205,7 +205,17 @@ class SessionStore:
                 base = decode(raw) if raw is not None else SessionState(session_id=session_id)
                 new = base.merged(context, node=node, user_id=user_id, version=version + 1, now=now)
                 expected = stored.decode() if stored is not None else ""
-                args = [expected, version, encode(new), self.session_ttl, self.delivery_ttl, now]
+                # The new version is computed here: Lua numbers are doubles, and tostring()
+                # would write 1e14 and above in exponent form.
+                args = [
+                    expected,
+                    version,
+                    encode(new),
+                    self.session_ttl,
+                    self.delivery_ttl,
+                    now,
+                    str(version + 1),
+                ]
                 result = await self._transition(keys=keys, args=args)
                 outcome = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
                 if outcome == "ok":

@@ -291,3 +291,15 @@ def test_real_server_end_to_end(sim: SimServer) -> None:
     log = err.decode()
     assert '"outcome":"accepted"' in log
     assert SECRET not in log
+
+
+async def test_large_versions_stay_exact(r: Relay) -> None:
+    """Versions up to 2^53 - 2 are stored exactly (Lua numbers are doubles); larger ones are 422."""
+    s = sid()
+    big = 2**53 - 2
+    assert (await r.send(payload(s, 0))).status_code == 200
+    assert (await r.send(payload(s, big, a="1"))).status_code == 200
+    assert int(await r.store.redis.get(version_key(s))) == big + 1
+    stale = await r.send(payload(s, big, b="2"))
+    assert stale.json()["currentVersion"] == big + 1
+    assert (await r.send(payload(s, 2**53))).status_code == 422
