@@ -196,6 +196,31 @@ def machine_times() -> tuple[int, int, int]:
     return user + nice + system + irq + softirq, steal, sum(values)
 
 
+def wait_quiet(limit: float, threshold: float = 0.15, window: float = 3.0) -> None:
+    """Wait (at most ``limit`` s) until the machine's busy cores stay under ``threshold``
+    for ``window`` s: on a shared machine, start the load when nobody else is using it."""
+    if limit <= 0:
+        return
+    deadline = time.monotonic() + limit
+    waited = False
+    while True:
+        before = machine_times()
+        time.sleep(window)
+        after = machine_times()
+        span = max(1, after[2] - before[2]) / (os.cpu_count() or 1)
+        busy = (after[0] - before[0] + after[1] - before[1]) / span
+        if busy < threshold:
+            if waited:
+                print("  machine quiet again", flush=True)
+            return
+        if time.monotonic() > deadline:
+            print(f"  machine still busy ({busy:.2f} cores) after {limit:.0f} s: going on")
+            return
+        if not waited:
+            print(f"  machine busy ({busy:.2f} cores used by others): waiting", flush=True)
+            waited = True
+
+
 # ---------------------------------------------------------------------------- deliveries
 
 
@@ -406,11 +431,13 @@ class Bench:
         phase = Phase(name)
         tag = re.sub(r"[^a-z0-9]+", "", name)
         warm_count = int(GUESS_RATE[kind] * args.warmup * 2) + 1000
+        wait_quiet(args.wait_quiet)
         path, _ = self._file(f"{tag}w", warm_count)
         phase.warmup = run_wrk(url, path, args, args.warmup, watch)
         path.unlink()
         print(f"  warm-up {phase.warmup.rps:9.0f} requests/s", flush=True)
         count = args.requests or int(max(phase.warmup.rps, 100.0) * args.duration * 2) + 1000
+        wait_quiet(args.wait_quiet)
         path, _ = self._file(f"{tag}m", count)
         phase.main = run_wrk(url, path, args, args.duration, watch)
         path.unlink()
@@ -465,8 +492,13 @@ class Bench:
             }
             for name in ("COGNIGY_TENANT_ID", "OAUTH_TOKEN_URL", "TENANTOPS_RELAY_OPTIONS"):
                 env.pop(name, None)
-            argv = [PYTHON, "-m", "tenantops", "session-relay", "--port", str(port)]
-            argv += ["--workers", "1", "--log-level", self.args.relay_log_level]
+            if self.args.relay_command:
+                argv = [
+                    a.replace("{port}", str(port)) for a in shlex.split(self.args.relay_command)
+                ]
+            else:
+                argv = [PYTHON, "-m", "tenantops", "session-relay", "--port", str(port)]
+                argv += ["--workers", "1", "--log-level", self.args.relay_log_level]
             relay = self.procs.start(f"relay-{upstream}", argv, env)
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/healthz", relay)
@@ -797,7 +829,24 @@ def main() -> int:
     )
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--relay-log-level", default="info", help="the relay's --log-level")
+    parser.add_argument(
+        "--relay-command",
+        metavar="CMD",
+        help="run CMD instead of the relay command ({port} is replaced; same environment), "
+        "to measure a change before making it",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="before each server's runs, wait up to this long for other programs to leave "
+        "the CPUs idle (0: don't)",
+    )
     parser.add_argument("--skip-sim", action="store_true", help="no relay -> sim run")
+    parser.add_argument(
+        "--skip-bare", action="store_true", help="no bare run (no ratio: for comparing relays)"
+    )
     parser.add_argument(
         "--profile", type=Path, metavar="OUT", help="also profile the relay with py-spy"
     )
@@ -830,7 +879,8 @@ def main() -> int:
     bench = Bench(args, procs, Signer(secrets.token_bytes(32)), run_id, redis_pid)
     status = 1
     try:
-        bench.bare()
+        if not args.skip_bare:
+            bench.bare()
         bench.relay_phase("stub")
         if not args.skip_sim:
             bench.relay_phase("sim")

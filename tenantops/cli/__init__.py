@@ -43,6 +43,14 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Serve the webhook and dialog-state service.",
     ),
     "serve": ("tenantops.cli.serve:serve", "Serve the provisioning HTTP API."),
+    "init": (
+        "tenantops.cli.init:init",
+        "Scaffold a new config repo: config, template, tenant, CI files.",
+    ),
+    "completion": (
+        "tenantops.cli.completion:completion",
+        "Print the shell completion script (bash, zsh, fish).",
+    ),
     "sim": ("tenantops.cli.sim:sim", "Run the Cognigy.AI API simulator."),
 }
 
