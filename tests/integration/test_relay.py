@@ -7,7 +7,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +15,13 @@ from typing import Any
 import httpx
 import pytest
 from support.relay import SECRET, Relay, payload, relay, signed
-from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimServer, run_sim
+from support.simserver import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    SimServer,
+    run_sim,
+    wait_healthy,
+)
 
 from tenantops.state import context_key, version_key
 from tenantops.wire import decode
@@ -271,15 +276,7 @@ def test_real_server_end_to_end(sim: SimServer) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "relay did not start"
-            time.sleep(0.1)
+        wait_healthy(base, proc, name="tenantops session-relay")
         body, headers = signed(payload(sid(), 0, a="1"))
         response = httpx.post(f"{base}/webhook", content=body, headers=headers)
         assert response.status_code == 200

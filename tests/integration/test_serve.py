@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from support.demo import DEMO_ENV, demo_sim
-from support.simserver import SimServer
+from support.simserver import SimServer, wait_healthy
 
 from tenantops.audit import verify
 
@@ -51,18 +51,7 @@ def serving(repo: Path, sim: SimServer, *args: str) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"serve did not start: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
-            time.sleep(0.1)
+        wait_healthy(base, proc, name="tenantops serve")
         yield base
     finally:
         proc.terminate()

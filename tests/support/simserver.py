@@ -33,6 +33,7 @@ __all__ = [
     "fetch_token",
     "run_sim",
     "sim_client",
+    "wait_healthy",
 ]
 
 #: The client every simulator serves when none is configured.
@@ -75,8 +76,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT
+def wait_healthy(
+    base_url: str,
+    process: subprocess.Popen[bytes],
+    *,
+    name: str = "tenantops sim",
+    timeout: float = _START_TIMEOUT,
+) -> None:
+    """Poll ``base_url/healthz`` until it answers 200; fail early if ``process`` exits."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
@@ -84,9 +92,15 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], stderr: IO[by
             if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
                 return
         time.sleep(0.05)
-    stderr.seek(0)
-    output = stderr.read().decode(errors="replace")
-    raise RuntimeError(f"tenantops sim did not become healthy at {base_url}:\n{output}")
+    raise RuntimeError(f"{name} did not become healthy at {base_url} (exit code {process.poll()})")
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], stderr: IO[bytes]) -> None:
+    try:
+        wait_healthy(base_url, process)
+    except RuntimeError as exc:
+        stderr.seek(0)
+        raise RuntimeError(f"{exc}:\n{stderr.read().decode(errors='replace')}") from None
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
