@@ -1,7 +1,8 @@
 """Relay throughput: requests/s and p50/p99 of ``POST /webhook`` under wrk, vs bare Starlette.
 
 Usage: .venv/bin/python bench/relay.py [--duration 15] [--warmup 3] [--connections 64]
-       [--threads 2] [--requests N] [--skip-sim] [--profile OUT]
+       [--threads 2] [--requests N] [--wait-quiet 120] [--skip-sim] [--skip-bare]
+       [--relay-command CMD] [--profile OUT]
 
 One run measures, one after the other and with the same wrk settings and the same kind
 of request bodies:
@@ -26,7 +27,14 @@ the exit status 1.
 
 Each server gets a 3 s warm-up run, then the measured run. The CPU time every process
 used during the measured run (relay, upstream, redis-server, wrk) is read from /proc:
-on a small machine they all share the same cores, and the table says how.
+on a small machine they all share the same cores, and the table says how; ``other`` is
+the rest of the machine's busy time and ``steal`` what the hypervisor took. On a shared
+machine the figures move with other people's work: each run first waits (up to
+``--wait-quiet`` seconds) for idle CPUs, and a run during which more than a quarter of
+a core went elsewhere is flagged as disturbed.
+
+``--relay-command CMD`` runs CMD (``{port}`` replaced, same environment) in place of the
+relay command, to measure a change before making it; ``--skip-bare`` then saves time.
 
 ``--profile OUT`` adds one more relay -> stub run (not measured) with ``py-spy record``
 attached to the relay (``.venv/bin/pip install py-spy``), writes the collapsed stacks to
@@ -65,6 +73,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -558,7 +567,11 @@ class Bench:
                 f"{', '.join(result.problems()) or 'no errors'}",
                 flush=True,
             )
-        cpu_us = result.cpu["server"] * result.wall / max(1, result.requests) * 1e6
+        # py-spy's pauses inflate the relay's CPU per request: scale the shares by the
+        # measured run's figure when there is one.
+        measured = next((p.main for p in self.phases if p.name == "relay -> stub"), None)
+        source = measured if measured is not None else result
+        cpu_us = source.cpu["server"] * source.wall / max(1, source.requests) * 1e6
         summarize_profile(out, cpu_us, categories)
 
 
@@ -658,7 +671,7 @@ def summarize_profile(
         return
     print(
         f"  {total} samples of the relay busy; per request ≈ share x {cpu_per_request_us:.0f} us "
-        "(its CPU per request in this run)"
+        "(its CPU per request, unprofiled when measured above)"
     )
     print(f"  {'share':>6} {'us/req':>7}  step")
     for name, n in by_step.most_common():
@@ -793,7 +806,7 @@ def describe(args: argparse.Namespace, run_id: str) -> None:
     )
 
 
-def redis_client(url: str):  # type: ignore[no-untyped-def]
+def redis_client(url: str) -> Any:
     from redis import Redis
 
     return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=10)
