@@ -63,6 +63,10 @@ class TokenCache:
         state = "empty" if self._cached is None else "holding a token"
         return f"TokenCache({state}, fetches={self.fetches})"
 
+    def peek(self) -> str | None:
+        """The cached token if it is usable now, without fetching one."""
+        return self._usable()
+
     def _usable(self) -> str | None:
         cached = self._cached
         if cached is not None and self._clock() < cached.refresh_at:
