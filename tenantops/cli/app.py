@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from tenantops.config import Project
     from tenantops.fleet import Fleet
 
-__all__ = ["App"]
+__all__ = ["App", "print_lines", "progress"]
 
 T = TypeVar("T")
 
@@ -84,3 +84,12 @@ def progress(total: int, label: str) -> Iterator[Callable[[object], None]]:
     task = bar.add_task(label, total=total)
     with bar:
         yield lambda _: bar.advance(task)
+
+
+def print_lines(lines: Iterable[object]) -> None:
+    """Print rich lines to stdout: coloured on a terminal, plain when piped or with NO_COLOR."""
+    from rich.console import Console
+
+    console = Console(highlight=False, soft_wrap=True)
+    for line in lines:
+        console.print(line)

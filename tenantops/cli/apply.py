@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tenantops.cli.app import App, progress
-from tenantops.cli.options import parallelism
+from tenantops.cli.app import App, print_lines, progress
+from tenantops.cli.options import deploy_timeout, lock_url, parallelism
 
 if TYPE_CHECKING:
     from tenantops.apply import TenantResult
@@ -25,13 +25,7 @@ __all__ = ["apply"]
 @click.argument("targets", nargs=-1, metavar="[PLANFILE | TENANT...]")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (CI).")
 @parallelism
-@click.option(
-    "--deploy-timeout",
-    type=click.FloatRange(min=1),
-    default=600.0,
-    show_default=True,
-    help="Seconds a deployment may take before it is rolled back.",
-)
+@deploy_timeout
 @click.option(
     "--lock-timeout",
     type=click.FloatRange(min=0),
@@ -46,11 +40,7 @@ __all__ = ["apply"]
     show_default=True,
     help="Seconds a tenant's lease lives unless renewed: how long a killed run blocks the tenant.",
 )
-@click.option(
-    "--lock-url",
-    envvar="TENANTOPS_LOCK_URL",
-    help="redis://... for locks shared by CI runners on different machines (default: lock files).",
-)
+@lock_url
 @click.pass_obj
 def apply(
     app: App,
@@ -115,7 +105,6 @@ def _read_plan(path: Path) -> Plan:
 
 
 def _plan_now(app: App, tenants: tuple[str, ...], parallelism: int) -> Plan:
-    from rich.console import Console
 
     from tenantops.cli.selecting import selected_paths
     from tenantops.planner import Planner
@@ -129,9 +118,7 @@ def _plan_now(app: App, tenants: tuple[str, ...], parallelism: int) -> Plan:
             ).plan(paths),
             parallelism=parallelism,
         )
-    console = Console(highlight=False, soft_wrap=True)
-    for line in plan_text(plan):
-        console.print(line)
+    print_lines(plan_text(plan))
     return plan
 
 

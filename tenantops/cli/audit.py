@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tenantops.cli.app import App
+from tenantops.cli.options import annotation_format
 
 if TYPE_CHECKING:
     from tenantops.audit import AuditProblem, AuditRecord
@@ -30,14 +31,7 @@ def audit() -> None:
 
 
 @audit.command()
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "github"]),
-    default="text",
-    show_default=True,
-    help="github prints GitHub Actions annotations.",
-)
+@annotation_format
 @click.pass_obj
 def verify(app: App, fmt: str) -> None:
     """Check every tenant's hash chain and name the first broken record of each.

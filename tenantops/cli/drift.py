@@ -6,7 +6,7 @@ import json
 
 import click
 
-from tenantops.cli.app import App, progress
+from tenantops.cli.app import App, print_lines, progress
 from tenantops.cli.options import output_format, parallelism, tenant_args
 
 __all__ = ["drift"]
@@ -24,7 +24,6 @@ def drift(app: App, tenants: tuple[str, ...], parallelism: int, fmt: str) -> Non
     yet applied are reported as pending, not as drift. Exit codes: 0 no drift,
     1 a tenant could not be checked, 2 drift.
     """
-    from rich.console import Console
 
     from tenantops.cli.selecting import selected_paths
     from tenantops.lockfile import read_lockfile
@@ -44,9 +43,7 @@ def drift(app: App, tenants: tuple[str, ...], parallelism: int, fmt: str) -> Non
     elif fmt == "markdown":
         click.echo(drift_markdown(report), nl=False)
     else:
-        console = Console(highlight=False, soft_wrap=True)
-        for line in drift_text(report):
-            console.print(line)
+        print_lines(drift_text(report))
     if report.has_errors:
         raise SystemExit(1)
     if report.has_drift:

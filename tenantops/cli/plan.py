@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from tenantops.cli.app import App, progress
+from tenantops.cli.app import App, print_lines, progress
 from tenantops.cli.options import output_format, parallelism, tenant_args
 
 __all__ = ["plan"]
@@ -82,7 +82,6 @@ def plan(
 
 
 def _show(result: object, fmt: str) -> None:
-    from rich.console import Console
 
     from tenantops.plan import Plan, plan_to_json
     from tenantops.planreport import plan_markdown, plan_text
@@ -95,6 +94,4 @@ def _show(result: object, fmt: str) -> None:
     elif fmt == "markdown":
         click.echo(plan_markdown(result), nl=False)
     else:
-        console = Console(highlight=False, soft_wrap=True)
-        for line in plan_text(result):
-            console.print(line)
+        print_lines(plan_text(result))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -88,7 +89,8 @@ def app_factory() -> Starlette:
     import logging
 
     from tenantops.client import PlatformClient
-    from tenantops.config import ResolvedApi
+    from tenantops.config import Project, resolve_api
+    from tenantops.model import ProjectConfig
     from tenantops.relay import Forwarder, JsonLogFormatter, create_app
     from tenantops.state import SessionStore
     from tenantops.webhooks import WebhookVerifier
@@ -101,21 +103,15 @@ def app_factory() -> Starlette:
     logger.handlers[:] = [handler]
     logger.setLevel(options.get("log_level", "info").upper())
     logger.propagate = False
-    missing = [
-        v for v in ("COGNIGY_BASE_URL", "OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET") if not env.get(v)
-    ]
-    if missing:
-        raise click.ClickException(f"set {', '.join(missing)} so the relay can reach Cognigy.AI")
-    base_url = env["COGNIGY_BASE_URL"].rstrip("/")
-    api = ResolvedApi(
-        base_url=base_url,
-        token_url=env.get("OAUTH_TOKEN_URL") or f"{base_url}/api/v4/auth/oauth/token",
-        client_id=env["OAUTH_CLIENT_ID"],
-        client_secret=env["OAUTH_CLIENT_SECRET"],
-        tenant_id=env.get("COGNIGY_TENANT_ID") or None,
-        scopes=("session:read", "session:write"),
-        rate_limit=None,
+    # No config repo here: the API settings come from the environment alone, through
+    # the same fallbacks (and the same errors) as every other command.
+    project = Project(
+        root=Path("."),
+        config=ProjectConfig(),
+        raw_api={"scopes": ["session:read", "session:write"]},
+        env=dict(env),
     )
+    api = resolve_api(project)
     client = PlatformClient.from_settings(api, max_connections=256)
     store = SessionStore(_redis(options, env), session_ttl=int(options.get("session_ttl", 1800)))
     secrets = env.get("TENANTOPS_WEBHOOK_SECRET", "")

@@ -7,6 +7,7 @@ import os
 import click
 
 from tenantops.cli.app import App
+from tenantops.cli.options import deploy_timeout, lock_url
 
 __all__ = ["serve"]
 
@@ -26,12 +27,8 @@ __all__ = ["serve"]
     show_default=True,
     help="Seconds a request waits for its provisioning (which goes on after it).",
 )
-@click.option("--deploy-timeout", type=click.FloatRange(min=1), default=600.0, show_default=True)
-@click.option(
-    "--lock-url",
-    envvar="TENANTOPS_LOCK_URL",
-    help="redis://... to share tenant locks with CI runners.",
-)
+@deploy_timeout
+@lock_url
 @click.pass_obj
 def serve(
     app: App,

@@ -5,19 +5,14 @@ from __future__ import annotations
 import click
 
 from tenantops.cli.app import App
+from tenantops.cli.options import lock_url
 
 __all__ = ["unlock"]
 
 
 @click.command()
 @click.argument("tenant")
-@click.option(
-    "--lock-url",
-    envvar="TENANTOPS_LOCK_URL",
-    metavar="URL",
-    help="redis://... when locks are shared by CI runners on different machines "
-    "(default: lock files in .tenantops/locks).",
-)
+@lock_url
 @click.pass_obj
 def unlock(app: App, tenant: str, lock_url: str | None) -> None:
     """Break TENANT's apply lock, whoever holds it.

@@ -5,21 +5,14 @@ from __future__ import annotations
 import click
 
 from tenantops.cli.app import App
-from tenantops.cli.options import tenant_args
+from tenantops.cli.options import annotation_format, tenant_args
 
 __all__ = ["validate"]
 
 
 @click.command()
 @tenant_args
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "github"]),
-    default="text",
-    show_default=True,
-    help="github prints GitHub Actions annotations.",
-)
+@annotation_format
 @click.pass_obj
 def validate(app: App, tenants: tuple[str, ...], fmt: str) -> None:
     """Check TENANTs (default: all) offline and report every error with file and line.
