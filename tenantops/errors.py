@@ -27,6 +27,7 @@ Only the CLI catches broadly, and uses ``exit_code``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,9 @@ class ConfigError(TenantOpsError):
         line: 1-based line in ``path``, when known.
         pointer: JSON pointer into the document (``/params/maxRetries``), when known.
         tenant: the tenant whose config failed, when known.
+        tenant_file: the tenant file whose values made a shared template fail, so that a
+            fleet's report names which tenant to fix, not only the template line.
+        blocks: the tenants an error in a shared file keeps from rendering at all.
     """
 
     def __init__(
@@ -97,23 +101,49 @@ class ConfigError(TenantOpsError):
         line: int | None = None,
         pointer: str | None = None,
         tenant: str | None = None,
+        tenant_file: Path | str | None = None,
     ) -> None:
         super().__init__(message)
         self.path = Path(path) if path is not None else None
         self.line = line
         self.pointer = pointer
         self.tenant = tenant
+        self.tenant_file = Path(tenant_file) if tenant_file is not None else None
+        self.blocks: tuple[str, ...] = ()
 
     @property
     def location(self) -> str:
-        """``file:line`` (or as much of it as is known) for the start of a report line."""
+        """``file:line`` (or as much of it as is known); empty when no file is at fault."""
         if self.path is None:
-            return f"tenant {self.tenant}" if self.tenant else "<config>"
+            return f"tenant {self.tenant}" if self.tenant else ""
         return f"{self.path}:{self.line}" if self.line else str(self.path)
+
+    @property
+    def blocked_note(self) -> str:
+        """`` (blocks 3 tenant(s): a, b, c)`` for an error in a shared file, else empty."""
+        if not self.blocks:
+            return ""
+        shown = ", ".join(self.blocks[:_BLOCKS_SHOWN])
+        hidden = len(self.blocks) - _BLOCKS_SHOWN
+        more = f" and {hidden} more" if hidden > 0 else ""
+        return f" (blocks {len(self.blocks)} tenant(s): {shown}{more})"
+
+    def blocking(self, tenants: Sequence[str]) -> ConfigError:
+        """A copy of this error that names the ``tenants`` it keeps from rendering."""
+        blocked = copy.copy(self)
+        blocked.blocks = tuple(tenants)
+        return blocked
 
     def __str__(self) -> str:
         where = f" at {self.pointer}" if self.pointer and not self.line else ""
-        return f"{self.location}: {self.message}{where}"
+        parts = [self.location] if self.location else []
+        if self.tenant_file is not None and self.tenant_file != self.path:
+            parts.insert(0, str(self.tenant_file))
+        return ": ".join([*parts, f"{self.message}{where}{self.blocked_note}"])
+
+
+#: How many blocked tenants a shared file's error names before it says "and N more".
+_BLOCKS_SHOWN = 5
 
 
 class SchemaError(ConfigError):

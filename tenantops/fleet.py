@@ -9,7 +9,7 @@ in that base; otherwise the overrides are checked and the schema check waits for
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,10 +72,30 @@ class FleetResult:
     failed: dict[str, list[ConfigError]] = field(default_factory=dict)
     #: Templates whose base is exported from the API: schema checks wait for plan.
     deferred_schema: set[str] = field(default_factory=set)
+    #: Broken templates: their errors (listed once in ``errors``) and the tenants they block.
+    _blocked: dict[str, tuple[list[ConfigError], list[str]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def add_failure(self, tenant: str, exc: ValidationFailed | ConfigError) -> None:
+        """Record every error of a tenant that failed on its own."""
+        errors = cfg.flatten_errors([exc])
+        self.failed[tenant] = errors
+        self.errors.extend(errors)
+
+    def add_blocked(self, tenant: str, template: str, errors: Sequence[ConfigError]) -> None:
+        """Record a tenant whose template is broken; the template's errors appear once."""
+        if template not in self._blocked:
+            own = [error.blocking(()) for error in errors]
+            self._blocked[template] = (own, [])
+            self.errors.extend(own)
+        own, tenants = self._blocked[template]
+        tenants.append(tenant)
+        for error in own:
+            error.blocks = tuple(tenants)
+        self.failed[tenant] = own
 
 
 class Fleet:
@@ -115,8 +135,12 @@ class Fleet:
         by_name = {p.stem: p for p in paths}
         unknown = [n for n in wanted if n not in by_name]
         if unknown:
+            where = self.project.display(self.project.tenants_dir)
             raise ValidationFailed(
-                [ConfigError(f"unknown tenant '{n}': no tenants/{n}.yaml") for n in unknown]
+                [
+                    ConfigError(f"unknown tenant '{n}': there is no {where / n}.yaml (or .yml)")
+                    for n in unknown
+                ]
             )
         return [by_name[n] for n in wanted]
 
@@ -168,6 +192,14 @@ class Fleet:
             sha256=digest.hexdigest(),
         )
 
+    def load(self, path: Path) -> Tenant:
+        """The tenant of file ``path`` (or of the text given by :meth:`add_inline`).
+
+        Raises:
+            ConfigError, ValidationFailed: the tenant file is invalid.
+        """
+        return cfg.load_tenant(self.project, path, text=self._inline.get(path))
+
     def build(self, path: Path, *, bases: Mapping[str, BotDoc] | None = None) -> DesiredTenant:
         """Load, render and schema-check one tenant.
 
@@ -178,21 +210,33 @@ class Fleet:
         Raises:
             ValidationFailed: with every error found for this tenant.
         """
-        text = self._inline.get(path)
-        tenant = cfg.load_tenant(self.project, path, text=text)
-        template = self.template(tenant.template)
+        tenant = self.load(path)
+        return self.render(tenant, path, self.template(tenant.template), bases=bases)
+
+    def render(
+        self,
+        tenant: Tenant,
+        path: Path,
+        template: LoadedTemplate,
+        *,
+        bases: Mapping[str, BotDoc] | None = None,
+    ) -> DesiredTenant:
+        """Render and schema-check a loaded tenant (see :meth:`build`).
+
+        Raises:
+            TemplateError: the template fails on this tenant's values; it names the file.
+            ValidationFailed: the rendered model breaks the template's schema.
+        """
         base = template.base
         if base is None and bases is not None:
             base = bases.get(template.spec.base.bot_id or "")
-        if base is None:
-            # Offline check of a template whose base lives in the API: overrides only.
-            render_overrides(template.jinja, tenant, path=template.overrides_path)
-            model = None
-        else:
-            model = render_tenant(template.jinja, tenant, base, path=template.overrides_path)
-            errors = template.schema.check(model, tenant=tenant.name)
-            if errors:
-                raise ValidationFailed(errors)
+        try:
+            model = self._render_model(tenant, template, base)
+        except TemplateError as exc:
+            # The template is shared; which tenant's values broke it is what a user needs.
+            exc.tenant_file = self.project.display(path)
+            raise
+        text = self._inline.get(path)
         config_sha = hashlib.sha256(
             f"{self._project_sha}\0{template.sha256}\0{_text_sha(text) if text is not None else _file_sha(path)}".encode()
         ).hexdigest()
@@ -205,6 +249,20 @@ class Fleet:
             config_sha256=config_sha,
             redactor=Redactor(tenant.secret_values()),
         )
+
+    @staticmethod
+    def _render_model(
+        tenant: Tenant, template: LoadedTemplate, base: BotDoc | None
+    ) -> BotDoc | None:
+        if base is None:
+            # Offline check of a template whose base lives in the API: overrides only.
+            render_overrides(template.jinja, tenant, path=template.overrides_path)
+            return None
+        model = render_tenant(template.jinja, tenant, base, path=template.overrides_path)
+        errors = template.schema.check(model, tenant=tenant.name)
+        if errors:
+            raise ValidationFailed(errors)
+        return model
 
 
 def _text_sha(text: str) -> str:
@@ -243,31 +301,31 @@ def build_fleet(
 ) -> FleetResult:
     """Render every selected tenant; one tenant's errors never stop the others.
 
-    A broken template is reported once, not once per tenant that uses it.
+    Every tenant's every error is reported. An error in a template's own files (a syntax
+    error, a missing file) is reported once, naming the tenants it blocks; an error that
+    depends on a tenant's values is reported for each tenant, naming its file.
 
     Raises:
         ValidationFailed: a tenant name given does not exist.
     """
     result = FleetResult()
-    reported: set[int] = set()
     for path in fleet.tenant_paths(names):
         try:
-            desired = fleet.build(path, bases=bases)
+            tenant = fleet.load(path)
         except (ValidationFailed, ConfigError) as exc:
-            errors = cfg.flatten_errors([exc])
-            result.failed[path.stem] = errors
-            if isinstance(exc, ValidationFailed):
-                if id(exc) in reported:
-                    continue
-                reported.add(id(exc))
-            result.errors.extend(errors)
+            result.add_failure(path.stem, exc)
+            continue
+        try:
+            template = fleet.template(tenant.template)
+        except ValidationFailed as exc:
+            result.add_blocked(tenant.name, tenant.template, exc.errors)
+            continue
+        try:
+            desired = fleet.render(tenant, path, template, bases=bases)
+        except (ValidationFailed, ConfigError) as exc:
+            result.add_failure(tenant.name, exc)
             continue
         if desired.model is None:
             result.deferred_schema.add(desired.template.name)
         result.desired.append(desired)
     return result
-
-
-def is_template_error(error: ConfigError) -> bool:
-    """Whether an error lies in a template rather than in a tenant file."""
-    return isinstance(error, TemplateError)

@@ -159,8 +159,19 @@ def _safe_name(name: str) -> str:
 
 
 def _details(exc: ValidationFailed | ConfigError) -> list[dict[str, str]]:
+    """One entry per error: ``path`` is the JSON pointer into the request's tenant;
+    ``file`` and ``line`` say where else the error lies (a template, for one that fails
+    on this tenant's values), and ``location`` is the whole report line."""
     errors = exc.errors if isinstance(exc, ValidationFailed) else [exc]
-    return [{"path": e.pointer or "", "message": e.message} for e in errors]
+    details = []
+    for e in errors:
+        entry = {"path": e.pointer or "", "message": e.message, "location": str(e)}
+        if e.path is not None and e.path != e.tenant_file:
+            entry["file"] = str(e.path)
+            if e.line:
+                entry["line"] = str(e.line)
+        details.append(entry)
+    return details
 
 
 def _as_yaml(fleet: Fleet, path: Any) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -48,11 +49,66 @@ def _tojson(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+class _Scope(dict[str, Any]):
+    """A mapping of the template context that knows its dotted path (``vars.db``).
+
+    The sandbox refuses attributes that start with ``_``, so templates cannot see ``_path``.
+    """
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: str, items: Mapping[str, Any]) -> None:
+        super().__init__((k, _scoped(f"{path}.{k}", v)) for k, v in items.items())
+        self._path = path
+
+
+class _ScopeList(list[Any]):
+    """A list of the template context that knows its path (``vars.hosts``)."""
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: str, items: list[Any]) -> None:
+        super().__init__(_scoped(f"{path}[{i}]", v) for i, v in enumerate(items))
+        self._path = path
+
+
+def _scoped(path: str, value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return _Scope(path, value)
+    if isinstance(value, list):
+        return _ScopeList(path, value)
+    return value
+
+
+class _PathUndefined(jinja2.StrictUndefined):
+    """StrictUndefined whose error names the variable's full path: ``'vars.brand'``.
+
+    Jinja's own message (``'dict object' has no attribute 'brand'``) names neither the
+    variable nor its parent, which nobody can act on in a fleet of hundreds of tenants.
+    """
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint:
+            return self._undefined_hint
+        name = self._undefined_name
+        parent = getattr(self._undefined_obj, "_path", None)
+        if self._undefined_obj is missing:
+            return f"undefined variable '{name}'"
+        if parent is None:
+            return f"undefined variable: {super()._undefined_message}"
+        if isinstance(name, str) and name.isidentifier():
+            return f"undefined variable '{parent}.{name}'"
+        return f"undefined variable '{parent}[{json.dumps(name)}]'"
+
+
 def make_environment(loader: jinja2.BaseLoader) -> ImmutableSandboxedEnvironment:
     """A sandboxed Jinja environment where an undefined variable is an error."""
     env = ImmutableSandboxedEnvironment(
         loader=loader,
-        undefined=jinja2.StrictUndefined,
+        undefined=_PathUndefined,
         autoescape=False,
         keep_trailing_newline=True,
     )
@@ -88,12 +144,13 @@ def _template_line(tb: TracebackType | None, filename: str | None) -> int | None
 
 
 def _context(tenant: Tenant) -> dict[str, Any]:
-    return {
+    scopes: dict[str, Mapping[str, Any]] = {
         "tenant": {"name": tenant.name, "workspace": tenant.workspace, "template": tenant.template},
         "params": tenant.params.model_dump(by_alias=True),
         "vars": tenant.vars,
         "secrets": {k: v.get_secret_value() for k, v in tenant.secrets.items()},
     }
+    return {name: _Scope(name, values) for name, values in scopes.items()}
 
 
 def render_overrides(template: jinja2.Template, tenant: Tenant, *, path: Path) -> Overrides:
@@ -112,7 +169,7 @@ def render_overrides(template: jinja2.Template, tenant: Tenant, *, path: Path) -
         message = str(exc.message or exc)
         if "unsafe" in message:
             message = f"unsafe operation blocked by the sandbox: {message}"
-        else:
+        elif not message.startswith("undefined variable"):
             message = f"undefined variable: {message}"
         raise _template_error(message, exc, template, path, tenant) from exc
     except jinja2.TemplateError as exc:

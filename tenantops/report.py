@@ -39,6 +39,9 @@ def github_annotation(error: ConfigError) -> str:
     message = error.message
     if error.pointer and not error.line and error.pointer not in message:
         message = f"{message} (at {error.pointer})"
+    if error.tenant_file is not None and error.tenant_file != error.path:
+        message = f"{error.tenant_file}: {message}"
+    message += error.blocked_note
     title = f"tenantops: {error.tenant}" if error.tenant else "tenantops"
     return annotation(message, path=error.path, line=error.line, title=title)
 

@@ -16,12 +16,25 @@ EXAMPLE_SECRETS = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests without a marker are fast: ``pytest -m fast`` is the inner loop."""
     slow = {"integration", "contract"}
     for item in items:
         if not any(item.get_closest_marker(m) for m in slow):
             item.add_marker(pytest.mark.fast)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Print the random order's seed last, where a failed run's reader looks."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if isinstance(seed, int):
+        terminalreporter.write_line(
+            f"random test order seed {seed}: replay with "
+            f"`make test PYTEST_ARGS=--randomly-seed={seed}` or `pytest -p randomly --randomly-seed={seed}`"
+        )
 
 
 @pytest.fixture(autouse=True)

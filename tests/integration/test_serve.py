@@ -129,6 +129,18 @@ def test_validation_errors_list_every_pointer(api: str) -> None:
     assert any("workspace" in d["message"] for d in response.json()["details"])
 
 
+def test_template_error_names_the_variable_and_template_line(api: str) -> None:
+    """A tenant the template fails on is 422 naming the variable, the template file and line."""
+    bad = tenant("newco", vars={"supportEmail": "help@newco.example"})
+    response = provision(api, bad)
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["details"]
+    assert detail["message"] == "undefined variable 'vars.brand'"
+    assert detail["file"].endswith("templates/support-bot/overrides.yaml.j2")
+    assert int(detail["line"]) == 3
+    assert detail["location"].startswith("tenants/newco.yaml: ")
+
+
 def test_success(api: str, repo: Path) -> None:
     """A new tenant is deployed, its roles assigned, recorded; the answer carries the audit trail."""
     response = provision(api, tenant("newco"))

@@ -46,6 +46,41 @@ def test_validate_reports_all_errors_with_locations(repo: Path) -> None:
     assert "in 2 of 6 tenant(s)" in err
 
 
+def test_validate_four_kinds_of_broken_tenant(repo: Path) -> None:
+    """A wrong type, an unknown key, a missing template variable and bad YAML: all four
+    are reported with file and line beside a good tenant; exit 1 and no traceback."""
+
+    def edit(name: str, old: str, new: str) -> None:
+        path = repo / f"tenants/{name}.yaml"
+        assert old in path.read_text()
+        path.write_text(path.read_text().replace(old, new))
+
+    edit("globex", "maxRetries: 5", "maxRetries: x")
+    edit("acme", "envPrefix: acme", "envPrefix: acme\n  colour: blue")
+    edit("initech", "  brand: Initech\n", "")
+    (repo / "tenants/umbrella.yaml").write_text("name: umbrella\nworkspace: [ws-umbrella\n")
+    (repo / "tenants/stark.yaml").unlink()
+    code, out, err = run("validate")
+    assert code == 1
+    assert "Traceback" not in out + err
+    assert out.splitlines() == [
+        "tenants/acme.yaml:7: unknown key 'colour' in params",
+        "tenants/globex.yaml:7: params.maxRetries: Input should be a valid integer, "
+        "unable to parse string as an integer",
+        "tenants/initech.yaml: templates/support-bot/overrides.yaml.j2:3: "
+        "undefined variable 'vars.brand'",
+        "tenants/umbrella.yaml:3: invalid YAML: did not find expected ',' or ']'",
+    ]
+    assert "4 error(s) in 4 of 5 tenant(s)" in err
+
+
+def test_validate_unknown_tenant_has_no_pseudo_location(repo: Path) -> None:
+    """Naming a tenant that has no file says which file was looked for."""
+    code, _, err = run("validate", "nosuch")
+    assert code == 1
+    assert err == "error: unknown tenant 'nosuch': there is no tenants/nosuch.yaml (or .yml)\n"
+
+
 def test_validate_selected_tenants_only(repo: Path) -> None:
     """Naming tenants validates only those."""
     (repo / "tenants/acme.yaml").write_text("name: [broken\n")

@@ -139,6 +139,42 @@ def test_undefined_variable_names_line() -> None:
 
 
 @pytest.mark.parametrize(
+    ("expr", "named"),
+    [
+        ("{{ vars.nope }}", "'vars.nope'"),
+        ("{{ vars.db.host }}", "'vars.db'"),
+        ("{{ vars.hosts[3] }}", "'vars.hosts[3]'"),
+        ("{{ vars.conn.port }}", "'vars.conn.port'"),
+        ("{{ vars['my-key'] }}", """'vars["my-key"]'"""),
+        ("{{ params.nope }}", "'params.nope'"),
+        ("{{ secrets.missing }}", "'secrets.missing'"),
+        ("{{ nowhere }}", "'nowhere'"),
+    ],
+)
+def test_undefined_variable_names_its_full_path(expr: str, named: str) -> None:
+    """The error names the variable as the template spells it, not Jinja's 'dict object'."""
+    values = {"brand": "Acme", "hosts": ["a"], "conn": {"user": "u"}}
+    with pytest.raises(TemplateError) as info:
+        render(f"metadata:\n  x: {expr}\n", t=tenant().model_copy(update={"vars": values}))
+    assert info.value.message == f"undefined variable {named}"
+    assert "dict object" not in str(info.value)
+
+
+def test_template_sees_plain_values() -> None:
+    """Wrapping values for error messages changes nothing a template can observe."""
+    values = {"brand": "Acme", "db": {"port": 5432}, "hosts": ["a", "b"]}
+    model = render(
+        "metadata:\n  j: {{ vars | tojson }}\n  n: {{ vars.hosts | length }}\n"
+        "  d: {{ vars.db.port }}\n  z: {{ vars.zone | default('eu') }}\n",
+        t=tenant().model_copy(update={"vars": values}),
+    )
+    assert model["metadata"]["j"] == values
+    assert model["metadata"]["n"] == 2
+    assert model["metadata"]["d"] == 5432
+    assert model["metadata"]["z"] == "eu"
+
+
+@pytest.mark.parametrize(
     "expr",
     [
         "{{ ''.__class__ }}",
