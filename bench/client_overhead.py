@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, run_sim  # noqa: E402
 
-from tenantops.client import PlatformClient  # noqa: E402
+from tenantops.backends.contract.client import PlatformClient  # noqa: E402
 
 BODY = {"botId": "support-bot", "format": "json", "workspaceId": "ws-bench"}
 

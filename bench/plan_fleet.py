@@ -33,8 +33,8 @@ from fleetgen import generate  # noqa: E402
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, run_sim  # noqa: E402
 
 from tenantops.config import load_project  # noqa: E402
-from tenantops.diff import diff_models  # noqa: E402
-from tenantops.fleet import Fleet  # noqa: E402
+from tenantops.config.fleet import Fleet  # noqa: E402
+from tenantops.core.diff import diff_models  # noqa: E402
 
 SECRET = "bench-secret"
 

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from tenantops.config import load_project
-from tenantops.fleet import Fleet
+from tenantops.config.fleet import Fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "demo/sim-state/state.json"

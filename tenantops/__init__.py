@@ -1,8 +1,8 @@
 """tenantops: deploy NICE Cognigy.AI bot models across many tenants, declaratively.
 
 The public API is small on purpose: the CLI is the product. Library users build desired
-models with :func:`tenantops.fleet.build_fleet` and talk to the platform through
-:class:`tenantops.client.PlatformClient`.
+models with :func:`tenantops.config.fleet.build_fleet` and talk to the platform through
+:class:`tenantops.backends.contract.client.PlatformClient`.
 """
 
 from __future__ import annotations

@@ -1,19 +1,22 @@
 """Every exception tenantops raises, in one module so that no import cycle can form.
 
 Each dependency's exceptions are translated into these at exactly one place
-(ruamel/pydantic in ``config``, jinja2 in ``render``, jsonschema in ``validate``,
-httpx/aiohttp in ``client``). Facts travel as attributes; messages say what to do next.
-Only the CLI catches broadly, and uses ``exit_code``.
+(ruamel/pydantic in ``config``, jinja2 in ``core.render``, jsonschema in ``core.schema``,
+httpx/aiohttp in ``backends.contract.client``, redis in ``redis_errors``). Facts travel
+as attributes; messages say what to do next. Only the CLI catches broadly: it prints
+the error (unless the command already showed it in full) and exits with ``exit_code``.
 
 ::
 
     TenantOpsError
-    ├── ConfigError (path, line, pointer)
+    ├── ConfigError (path, line, pointer, tenant_file, blocks)
     │   ├── SchemaError      rendered model breaks the template's JSON Schema
     │   └── TemplateError    Jinja syntax/undefined/sandbox errors, bad overrides
     ├── ValidationFailed     several ConfigErrors at once (validate, render)
-    ├── PlanError ── StalePlanError, UnsafeChangeError
-    ├── ApplyError (plan_id, completed, failed_step)
+    ├── DifferencesFound     plan or drift found changes: exit code 2, not a failure
+    ├── PlanError            a tenant could not be planned or checked; a bad plan file
+    │   └── StalePlanError   config or live bot changed since the plan: plan again
+    ├── ApplyError (plan_id, completed, failed)
     ├── ApiError
     │   ├── TransportError ── ApiTimeoutError
     │   ├── AuthError        the token endpoint refused the client
@@ -22,7 +25,8 @@ Only the CLI catches broadly, and uses ``exit_code``.
     │       ├── NotFoundError, ConflictError (current_version)
     │       ├── PreconditionRequiredError, UnprocessableError (details)
     │       └── RateLimitedError (retry_after), ServerError
-    └── StateError, LockfileError, RelayError
+    ├── StateError (unavailable), LockfileError
+    └── RelayError ── SignatureError (reason)
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 __all__ = [
     "ApiError",
@@ -42,6 +46,7 @@ __all__ = [
     "BadRequestError",
     "ConfigError",
     "ConflictError",
+    "DifferencesFound",
     "ErrorDetail",
     "ForbiddenError",
     "LockfileError",
@@ -52,6 +57,7 @@ __all__ = [
     "RelayError",
     "SchemaError",
     "ServerError",
+    "SignatureError",
     "StalePlanError",
     "StateError",
     "TemplateError",
@@ -59,19 +65,30 @@ __all__ = [
     "TransportError",
     "UnauthorizedError",
     "UnprocessableError",
-    "UnsafeChangeError",
     "ValidationFailed",
 ]
 
 
 class TenantOpsError(Exception):
-    """Base of every error tenantops raises on purpose."""
+    """Base of every error tenantops raises on purpose.
+
+    Attributes:
+        exit_code: the CLI's exit status for this error (click's pattern).
+        shown: the command already showed the user everything this error says, so the
+            CLI's handler only exits with ``exit_code`` (see :meth:`already_shown`).
+    """
 
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.shown = False
+
+    def already_shown(self) -> Self:
+        """Mark the error as reported in full by the command that raises it."""
+        self.shown = True
+        return self
 
     def __str__(self) -> str:
         return self.message
@@ -166,20 +183,28 @@ class ValidationFailed(TenantOpsError):
 # --------------------------------------------------------------------------- plan / apply
 
 
+class DifferencesFound(TenantOpsError):
+    """``plan`` or ``drift`` found differences: Terraform's exit code 2, not a failure."""
+
+    exit_code: ClassVar[int] = 2
+
+
 class PlanError(TenantOpsError):
-    """A plan cannot be built or used."""
+    """A plan cannot be built or used: a tenant failed to plan, or a bad plan file."""
 
 
 class StalePlanError(PlanError):
     """The live model or the config changed since the plan was made: plan again."""
 
 
-class UnsafeChangeError(PlanError):
-    """The plan would do something tenantops refuses to do without an explicit flag."""
-
-
 class ApplyError(TenantOpsError):
-    """Applying a plan failed part-way; ``completed`` lists tenants that finished."""
+    """Applying a plan did not finish for every tenant.
+
+    Attributes:
+        plan_id: the plan that was applied.
+        completed: tenants applied (or already up to date).
+        failed: tenants that failed, were rolled back, refused as stale or locked.
+    """
 
     def __init__(
         self,
@@ -187,12 +212,12 @@ class ApplyError(TenantOpsError):
         *,
         plan_id: str | None = None,
         completed: Sequence[str] = (),
-        failed_step: str | None = None,
+        failed: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.plan_id = plan_id
         self.completed = list(completed)
-        self.failed_step = failed_step
+        self.failed = list(failed)
 
 
 # --------------------------------------------------------------------------- API
@@ -330,4 +355,19 @@ class LockfileError(TenantOpsError):
 
 
 class RelayError(TenantOpsError):
-    """The session relay cannot start or serve."""
+    """The session relay cannot start or serve (bad settings, secrets or Redis URL)."""
+
+
+class SignatureError(RelayError):
+    """A delivery whose signature headers do not prove it came from the sender.
+
+    The relay answers it with 401 and the reason; it never propagates further.
+
+    Attributes:
+        reason: What was wrong, safe to show to the sender: it names headers and
+            limits, never a secret or the signature that was expected.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from tenantops.client import PlatformClient
+    from tenantops.backends.contract.client import PlatformClient
     from tenantops.config import Project
-    from tenantops.fleet import Fleet
+    from tenantops.config.fleet import Fleet
 
 __all__ = ["App", "print_lines", "progress"]
 
@@ -39,14 +39,14 @@ class App:
     def fleet(self) -> Fleet:
         """The tenant/template loader for this config repo."""
         if self._fleet is None:
-            from tenantops.fleet import Fleet
+            from tenantops.config.fleet import Fleet
 
             self._fleet = Fleet(self.project())
         return self._fleet
 
     def client(self, *, parallelism: int = 8) -> PlatformClient:
         """An API client from ``api:`` and the environment (errors name what to set)."""
-        from tenantops.client import PlatformClient
+        from tenantops.backends.contract.client import PlatformClient
         from tenantops.config import resolve_api
 
         return PlatformClient.from_settings(

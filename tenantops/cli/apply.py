@@ -13,10 +13,10 @@ from tenantops.cli.app import App, print_lines, progress
 from tenantops.cli.options import deploy_timeout, lock_url, parallelism
 
 if TYPE_CHECKING:
-    from tenantops.apply import TenantResult
-    from tenantops.client import PlatformClient
-    from tenantops.plan import Plan
-    from tenantops.redact import Redactor
+    from tenantops.apply.applier import TenantResult
+    from tenantops.backends.contract.client import PlatformClient
+    from tenantops.core.plan import Plan
+    from tenantops.core.redact import Redactor
 
 __all__ = ["apply"]
 
@@ -93,8 +93,8 @@ def _interactive() -> bool:
 
 
 def _read_plan(path: Path) -> Plan:
+    from tenantops.core.plan import plan_from_json
     from tenantops.errors import PlanError
-    from tenantops.plan import plan_from_json
 
     try:
         return plan_from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -107,8 +107,8 @@ def _read_plan(path: Path) -> Plan:
 def _plan_now(app: App, tenants: tuple[str, ...], parallelism: int) -> Plan:
 
     from tenantops.cli.selecting import selected_paths
-    from tenantops.planner import Planner
-    from tenantops.planreport import plan_text
+    from tenantops.pipeline.planner import Planner
+    from tenantops.report.changes import plan_text
 
     paths = selected_paths(app, tenants)
     with progress(len(paths), "planning") as advance:
@@ -137,9 +137,9 @@ def _run(
     lock_ttl: float,
     lock_url: str | None,
 ) -> list[TenantResult]:
-    from tenantops.apply import Applier, ApplyOptions
-    from tenantops.audit import AuditLog, detect_actor
-    from tenantops.locking import open_locks
+    from tenantops.apply.applier import Applier, ApplyOptions
+    from tenantops.apply.audit import AuditLog, detect_actor
+    from tenantops.apply.locks import open_locks
 
     project = app.project()
     actor = detect_actor()
@@ -177,8 +177,8 @@ def _run(
 def _all_secrets(app: App, plan: Plan) -> Redactor:
     """Every secret of the plan's tenants: the audit log masks them all, as a second line of defence."""
     from tenantops.config import load_tenant
+    from tenantops.core.redact import Redactor
     from tenantops.errors import ConfigError, ValidationFailed
-    from tenantops.redact import Redactor
 
     values: set[str] = set()
     for path in app.fleet().tenant_paths([t.tenant for t in plan.tenants]):

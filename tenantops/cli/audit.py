@@ -1,6 +1,6 @@
 """``tenantops audit``: check that the audit trails are intact, or show one tenant's history.
 
-Reads only; records are written by ``apply`` through :class:`tenantops.audit.AuditLog`.
+Reads only; records are written by ``apply`` through :class:`tenantops.apply.audit.AuditLog`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tenantops.cli.app import App
 from tenantops.cli.options import annotation_format
 
 if TYPE_CHECKING:
-    from tenantops.audit import AuditProblem, AuditRecord
+    from tenantops.apply.audit import AuditProblem, AuditRecord
 
 __all__ = ["audit"]
 
@@ -39,8 +39,8 @@ def verify(app: App, fmt: str) -> None:
     Exits 0 when every chain is intact, 1 otherwise. Records cut off the end of a
     trail leave a valid chain; compare the plan ids in the lockfile to notice that.
     """
-    from tenantops.audit import AuditLog
-    from tenantops.audit import verify as verify_trails
+    from tenantops.apply.audit import AuditLog
+    from tenantops.apply.audit import verify as verify_trails
 
     directory = _directory(app)
     problems = verify_trails(directory)
@@ -68,7 +68,7 @@ def verify(app: App, fmt: str) -> None:
 @click.pass_obj
 def show(app: App, tenant: str, fmt: str) -> None:
     """Print TENANT's audit history, oldest first."""
-    from tenantops.audit import AuditLog
+    from tenantops.apply.audit import AuditLog
     from tenantops.errors import TenantOpsError
 
     log = AuditLog(_directory(app))
@@ -90,7 +90,7 @@ def _line(record: AuditRecord) -> str:
 
 def _github(problem: AuditProblem) -> str:
     """A GitHub Actions ``::error`` annotation for a broken record."""
-    from tenantops.report import annotation
+    from tenantops.report.annotations import annotation
 
     return annotation(
         problem.description,

@@ -25,10 +25,10 @@ def drift(app: App, tenants: tuple[str, ...], parallelism: int, fmt: str) -> Non
     1 a tenant could not be checked, 2 drift.
     """
 
+    from tenantops.apply.lockfile import read_lockfile
     from tenantops.cli.selecting import selected_paths
-    from tenantops.lockfile import read_lockfile
-    from tenantops.planner import Planner
-    from tenantops.planreport import drift_json, drift_markdown, drift_text
+    from tenantops.pipeline.planner import Planner
+    from tenantops.report.changes import drift_json, drift_markdown, drift_text
 
     project = app.project()
     lock = read_lockfile(project.root / project.config.lockfile)

@@ -24,7 +24,7 @@ def init(app: App, directory: Path | None, force: bool) -> None:
     .gitignore and the CI files (GitHub Actions, GitLab CI, pre-commit). Refuses to
     overwrite an existing file unless --force.
     """
-    from tenantops.scaffold import existing_files, write_scaffold
+    from tenantops.config.scaffold import existing_files, write_scaffold
 
     root = directory if directory is not None else app.root
     overwritten = existing_files(root) if force else []

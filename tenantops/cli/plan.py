@@ -54,10 +54,10 @@ def plan(
     Exit codes: 0 ran (no changes, or changes without --detailed-exitcode), 1 a tenant
     failed, 2 changes with --detailed-exitcode.
     """
+    from tenantops.apply.lockfile import atomic_write_text
     from tenantops.cli.selecting import selected_paths
-    from tenantops.lockfile import atomic_write_text
-    from tenantops.plan import plan_to_json
-    from tenantops.planner import Planner
+    from tenantops.core.plan import plan_to_json
+    from tenantops.pipeline.planner import Planner
 
     if tenants and all_tenants:
         raise click.UsageError("give TENANTs or --all, not both")
@@ -83,8 +83,8 @@ def plan(
 
 def _show(result: object, fmt: str) -> None:
 
-    from tenantops.plan import Plan, plan_to_json
-    from tenantops.planreport import plan_markdown, plan_text
+    from tenantops.core.plan import Plan, plan_to_json
+    from tenantops.report.changes import plan_markdown, plan_text
 
     assert isinstance(result, Plan)
     if fmt == "json":

@@ -88,18 +88,18 @@ def app_factory() -> Starlette:
     """Build the relay from the command's options and the environment (run in each worker)."""
     import logging
 
-    from tenantops.client import PlatformClient
+    from tenantops.backends.contract.client import PlatformClient
     from tenantops.config import Project, resolve_api
-    from tenantops.model import ProjectConfig
-    from tenantops.relay import Forwarder, JsonLogFormatter, create_app
-    from tenantops.state import SessionStore
-    from tenantops.webhooks import WebhookVerifier
+    from tenantops.core.model import ProjectConfig
+    from tenantops.relay.app import Forwarder, JsonLogFormatter, create_app
+    from tenantops.relay.signatures import WebhookVerifier
+    from tenantops.relay.store import SessionStore
 
     options = json.loads(os.environ.get(_OPTIONS_ENV, "{}"))
     env = os.environ
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLogFormatter())
-    logger = logging.getLogger("tenantops.relay")
+    logger = logging.getLogger("tenantops.relay.app")
     logger.handlers[:] = [handler]
     logger.setLevel(options.get("log_level", "info").upper())
     logger.propagate = False
@@ -153,7 +153,7 @@ def _redis(options: dict[str, Any], env: os._Environ[str]) -> Any:
     from redis.asyncio import Redis
     from redis.asyncio.cluster import ClusterNode, RedisCluster
 
-    from tenantops.state import cluster_nodes_from_env
+    from tenantops.relay.store import cluster_nodes_from_env
 
     nodes = cluster_nodes_from_env(env)
     # No socket_timeout: the store bounds each whole operation (state.OPERATION_TIMEOUT),

@@ -24,8 +24,8 @@ __all__ = ["render"]
 def render(app: App, tenant: str, show_secrets: bool, base_file: Path | None) -> None:
     """Print TENANT's desired model as canonical JSON (secrets masked)."""
     from tenantops import config as cfg
+    from tenantops.core.model import canonical_json
     from tenantops.errors import ConfigError
-    from tenantops.model import canonical_json
 
     fleet = app.fleet()
     (path,) = fleet.tenant_paths([tenant])

@@ -16,8 +16,8 @@ def selected_paths(
     app: App, tenants: Sequence[str], *, changed_since: str | None = None, shard: str | None = None
 ) -> list[Path]:
     """Tenant files for TENANT arguments (all when none), then ``--changed-since`` and ``--shard``."""
-    from tenantops.selection import changed_since as changed
-    from tenantops.selection import parse_shard, select
+    from tenantops.config.selection import changed_since as changed
+    from tenantops.config.selection import parse_shard, select
 
     paths = app.fleet().tenant_paths(tenants)
     if changed_since:

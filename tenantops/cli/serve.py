@@ -48,11 +48,11 @@ def serve(
 
     import uvicorn
 
-    from tenantops.api import create_app
-    from tenantops.apply import ApplyOptions
-    from tenantops.audit import AuditLog, detect_actor
-    from tenantops.locking import open_locks
-    from tenantops.provision import Provisioner
+    from tenantops.apply.applier import ApplyOptions
+    from tenantops.apply.audit import AuditLog, detect_actor
+    from tenantops.apply.locks import open_locks
+    from tenantops.servers.provision import Provisioner
+    from tenantops.servers.serve import create_app
 
     tokens = os.environ.get("TENANTOPS_API_TOKEN", "").split()
     if not tokens:

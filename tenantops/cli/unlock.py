@@ -22,7 +22,7 @@ def unlock(app: App, tenant: str, lock_url: str | None) -> None:
     """
     import asyncio
 
-    from tenantops.locking import LeaseInfo, open_locks
+    from tenantops.apply.locks import LeaseInfo, open_locks
 
     locks = open_locks(lock_url, app.project().root / ".tenantops" / "locks")
 

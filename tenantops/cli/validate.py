@@ -19,8 +19,8 @@ def validate(app: App, tenants: tuple[str, ...], fmt: str) -> None:
 
     Exits 0 when everything is valid, 1 otherwise.
     """
-    from tenantops.fleet import build_fleet
-    from tenantops.report import format_errors
+    from tenantops.config.fleet import build_fleet
+    from tenantops.report.annotations import format_errors
 
     result = build_fleet(app.fleet(), tenants)
     for line in format_errors(result.errors, fmt=fmt):

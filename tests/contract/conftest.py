@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import pytest
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, run_sim
 
-from tenantops.client import PlatformClient
-from tenantops.model import ALL_SCOPES
-from tenantops.retry import RetryPolicy
+from tenantops.backends.contract.client import PlatformClient
+from tenantops.backends.contract.retry import RetryPolicy
+from tenantops.core.model import ALL_SCOPES
 
 SOURCE_BOT = "contract-source-bot"
 

@@ -14,8 +14,9 @@ import httpx
 import pytest
 from conftest import Server, make_model
 
-from tenantops.backend import DeploymentStatus
-from tenantops.client import PlatformClient
+from tenantops.backends.base import DeploymentStatus
+from tenantops.backends.contract.client import PlatformClient
+from tenantops.core.model import model_sha256
 from tenantops.errors import (
     AuthError,
     ConflictError,
@@ -23,7 +24,6 @@ from tenantops.errors import (
     NotFoundError,
     UnprocessableError,
 )
-from tenantops.model import model_sha256
 
 
 async def settle(

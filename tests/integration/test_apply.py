@@ -15,9 +15,9 @@ import pytest
 from support.demo import DEMO_ENV, demo_sim, run
 from support.simserver import SimServer, run_sim
 
-from tenantops.audit import verify
-from tenantops.lockfile import read_lockfile
-from tenantops.model import model_sha256
+from tenantops.apply.audit import verify
+from tenantops.apply.lockfile import read_lockfile
+from tenantops.core.model import model_sha256
 
 pytestmark = pytest.mark.integration
 

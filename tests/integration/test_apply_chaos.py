@@ -19,8 +19,8 @@ import pytest
 from support.fleet import generate
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimServer, run_sim
 
-from tenantops.audit import AuditLog, verify
-from tenantops.lockfile import read_lockfile
+from tenantops.apply.audit import AuditLog, verify
+from tenantops.apply.lockfile import read_lockfile
 
 pytestmark = pytest.mark.integration
 

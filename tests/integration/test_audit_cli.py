@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tenantops.audit import AuditLog
+from tenantops.apply.audit import AuditLog
 from tenantops.cli import cli
 
 pytestmark = pytest.mark.integration

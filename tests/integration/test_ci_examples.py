@@ -31,7 +31,7 @@ import pytest
 from ruamel.yaml import YAML
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimServer, run_sim
 
-from tenantops.scaffold import write_scaffold
+from tenantops.config.scaffold import write_scaffold
 
 pytestmark = pytest.mark.integration
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimServer, run_sim
 
-from tenantops.client import PlatformClient
+from tenantops.backends.contract.client import PlatformClient
+from tenantops.backends.contract.retry import RetryPolicy
+from tenantops.core.model import RateLimit
 from tenantops.errors import AuthError, NotFoundError, ServerError, TransportError
-from tenantops.model import RateLimit
-from tenantops.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

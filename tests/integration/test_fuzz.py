@@ -51,17 +51,17 @@ from support.simserver import (
     run_sim,
 )
 
-from tenantops.api import create_app as create_api
-from tenantops.audit import AuditLog
-from tenantops.client import PlatformClient
+from tenantops.apply.audit import AuditLog
+from tenantops.apply.locks import FileLocks
+from tenantops.backends.contract.client import PlatformClient
 from tenantops.config import load_project, resolve_api
-from tenantops.locking import FileLocks
-from tenantops.provision import Provisioner
-from tenantops.relay import Forwarder, openapi_document
-from tenantops.relay import create_app as create_relay
-from tenantops.sim import SimConfig
-from tenantops.sim import create_app as create_sim
-from tenantops.state import SessionStore
+from tenantops.relay.app import Forwarder, openapi_document
+from tenantops.relay.app import create_app as create_relay
+from tenantops.relay.store import SessionStore
+from tenantops.servers.provision import Provisioner
+from tenantops.servers.serve import create_app as create_api
+from tenantops.servers.sim.contract import SimConfig
+from tenantops.servers.sim.contract import create_app as create_sim
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimServe
 
 from tenantops.cli import cli
 from tenantops.cli.completion import COMPLETE_VAR
-from tenantops.scaffold import CI_EXAMPLES, scaffold_files
+from tenantops.config.scaffold import CI_EXAMPLES, scaffold_files
 
 pytestmark = pytest.mark.integration
 

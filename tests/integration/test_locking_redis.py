@@ -12,10 +12,10 @@ import pytest
 import redis.asyncio
 from click.testing import CliRunner
 
+from tenantops.apply.locks import LeaseInfo, RedisLocks
 from tenantops.cli.app import App
 from tenantops.cli.unlock import unlock
 from tenantops.errors import LockfileError
-from tenantops.locking import LeaseInfo, RedisLocks
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ import pytest
 from support.demo import DEMO_ENV, demo_sim, run
 from support.simserver import SimServer
 
+from tenantops.apply.lockfile import LockEntry, Lockfile, write_lockfile
 from tenantops.config import load_project
-from tenantops.fleet import Fleet
-from tenantops.lockfile import LockEntry, Lockfile, write_lockfile
-from tenantops.model import model_sha256
+from tenantops.config.fleet import Fleet
+from tenantops.core.model import model_sha256
 
 pytestmark = pytest.mark.integration
 

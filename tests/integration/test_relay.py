@@ -23,8 +23,8 @@ from support.simserver import (
     wait_healthy,
 )
 
-from tenantops.state import context_key, version_key
-from tenantops.wire import decode
+from tenantops.relay.store import context_key, version_key
+from tenantops.relay.wire import decode
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from support.rediscluster import CLIENT_KWARGS, HOST, ClusterUnderTest, start_cl
 from support.relay import payload, relay, signed
 from support.simserver import SimServer, run_sim
 
-from tenantops.state import context_key, delivery_key, version_key
-from tenantops.wire import decode
+from tenantops.relay.store import context_key, delivery_key, version_key
+from tenantops.relay.wire import decode
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ import pytest
 from support.demo import DEMO_ENV, demo_sim
 from support.simserver import SimServer, wait_healthy
 
-from tenantops.audit import verify
+from tenantops.apply.audit import verify
 
 pytestmark = pytest.mark.integration
 

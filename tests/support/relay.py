@@ -16,11 +16,11 @@ from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from tenantops.client import PlatformClient
-from tenantops.relay import Forwarder, create_app
-from tenantops.retry import RetryPolicy
-from tenantops.state import SessionStore
-from tenantops.webhooks import WebhookVerifier
+from tenantops.backends.contract.client import PlatformClient
+from tenantops.backends.contract.retry import RetryPolicy
+from tenantops.relay.app import Forwarder, create_app
+from tenantops.relay.signatures import WebhookVerifier
+from tenantops.relay.store import SessionStore
 
 SECRET = "whsec_" + base64.b64encode(b"relay-test-secret-0123456789abcdef").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"an-older-secret-being-rotated-out").decode()

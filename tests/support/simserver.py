@@ -1,9 +1,10 @@
 """The simulator for tests: as a real server (:func:`run_sim`) or in-process (:func:`sim_client`).
 
 ``run_sim`` starts ``python -m tenantops sim --admin`` on a free loopback port, waits
-for ``/healthz``, and stops it (SIGTERM, then kill) on exit. ``sim_client`` serves
-:func:`tenantops.sim.create_app` through ``httpx.ASGITransport``, for unit tests that
-need no sockets.
+for ``/healthz``, and stops it (SIGTERM, then kill) on exit; ``flavor="cognigy-v2"``
+runs the Cognigy.AI v2.0 simulator instead of the contract one. ``sim_client`` serves
+:func:`tenantops.servers.sim.contract.create_app` through ``httpx.ASGITransport``, and ``v2_sim_client``
+:func:`tenantops.servers.sim.cognigy_v2.create_app`, for unit tests that need no sockets.
 """
 
 from __future__ import annotations
@@ -17,22 +18,25 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import httpx
 
-from tenantops.sim import SimConfig, create_app
+from tenantops.servers.sim import cognigy_v2
+from tenantops.servers.sim.contract import SimConfig, create_app
 
 __all__ = [
     "DEFAULT_CLIENT_ID",
     "DEFAULT_CLIENT_SECRET",
     "TOKEN_PATH",
+    "V2_API_KEY",
     "FakeClock",
     "SimServer",
     "bearer",
     "fetch_token",
     "run_sim",
     "sim_client",
+    "v2_sim_client",
     "wait_healthy",
 ]
 
@@ -40,6 +44,8 @@ __all__ = [
 DEFAULT_CLIENT_ID = "demo-client"
 DEFAULT_CLIENT_SECRET = "demo-secret"
 TOKEN_PATH = "/api/v4/auth/oauth/token"
+#: The API key the v2.0 simulator accepts when none is configured.
+V2_API_KEY = cognigy_v2.DEFAULT_API_KEY.key
 
 _START_TIMEOUT = 20.0
 
@@ -50,6 +56,7 @@ class SimServer:
 
     base_url: str
     process: subprocess.Popen[bytes]
+    flavor: str = "contract"
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An ``httpx.Client`` pointed at the simulator."""
@@ -115,26 +122,32 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def run_sim(*extra_args: str, state_dir: Path | None = None) -> Iterator[SimServer]:
+def run_sim(
+    *extra_args: str,
+    state_dir: Path | None = None,
+    flavor: Literal["contract", "cognigy-v2"] = "contract",
+) -> Iterator[SimServer]:
     """Run ``tenantops sim --admin`` with ``extra_args`` until the block ends.
 
     Args:
         extra_args: further ``tenantops sim`` flags, e.g. ``"--reset-rate", "1"``.
         state_dir: passed as ``--state``.
+        flavor: passed as ``--flavor``.
 
     Raises:
         RuntimeError: the server did not answer ``/healthz`` within 20 s (its stderr
             is in the message).
     """
     port = _free_port()
-    args = [sys.executable, "-m", "tenantops", "sim", "--port", str(port), "--admin"]
+    args = [sys.executable, "-m", "tenantops", "sim", "--flavor", flavor, "--port", str(port)]
+    args.append("--admin")
     args += [*extra_args, *(["--state", str(state_dir)] if state_dir else [])]
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=stderr)
         try:
             _wait_healthy(base_url, process, stderr)
-            yield SimServer(base_url=base_url, process=process)
+            yield SimServer(base_url=base_url, process=process, flavor=flavor)
         finally:
             _stop(process)
 
@@ -144,6 +157,23 @@ async def sim_client(config: SimConfig | None = None) -> AsyncIterator[httpx.Asy
     """An ``httpx.AsyncClient`` talking to a fresh in-process simulator."""
     transport = httpx.ASGITransport(app=create_app(config))
     async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+        yield client
+
+
+@contextlib.asynccontextmanager
+async def v2_sim_client(
+    config: cognigy_v2.V2Config | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An ``httpx.AsyncClient`` talking to a fresh in-process Cognigy.AI v2.0 simulator.
+
+    The client sends the default API key; pass ``headers=`` per request to change it.
+    """
+    app = cognigy_v2.create_app(config or cognigy_v2.V2Config(admin=True, task_seconds=0))
+    transport = httpx.ASGITransport(app=app)
+    headers = {"X-API-Key": V2_API_KEY, "Accept": "application/json"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sim", headers=headers
+    ) as client:
         yield client
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tenantops.audit import GENESIS, AuditLog, AuditProblem, AuditRecord, detect_actor, verify
+from tenantops.apply.audit import GENESIS, AuditLog, AuditProblem, AuditRecord, detect_actor, verify
+from tenantops.core.redact import MASK, Redactor
 from tenantops.errors import TenantOpsError
-from tenantops.redact import MASK, Redactor
 
 
 @pytest.fixture
@@ -330,7 +330,7 @@ _WRITER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from tenantops.audit import AuditLog
+    from tenantops.apply.audit import AuditLog
 
     log = AuditLog(Path(sys.argv[1]), actor=sys.argv[2])
     go = Path(sys.argv[1]).parent / "go"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from tenantops.config import load_project, load_tenant, resolve_api
+from tenantops.config.fleet import Fleet, build_fleet
+from tenantops.core.model import RateLimit
 from tenantops.errors import ConfigError, ValidationFailed
-from tenantops.fleet import Fleet, build_fleet
-from tenantops.model import RateLimit
 
 
 def errors_for(repo: Path, tenant: str) -> list[ConfigError]:

@@ -6,9 +6,9 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from tenantops.backend import RoleGrant
-from tenantops.diff import diff_models, diff_roles, summarize
-from tenantops.model import RoleAssignment
+from tenantops.backends.base import RoleGrant
+from tenantops.core.diff import diff_models, diff_roles, summarize
+from tenantops.core.model import RoleAssignment
 
 LIVE: dict[str, Any] = {
     "botId": "b",
@@ -153,7 +153,7 @@ def test_unmanaged_roles_never_change() -> None:
 
 def test_shape_problem_finds_what_diff_relies_on() -> None:
     """Exports without string keys, or with a key twice, are refused before any diff."""
-    from tenantops.model import shape_problem
+    from tenantops.core.model import shape_problem
 
     assert shape_problem(LIVE) is None
     assert shape_problem({"intents": []}) == "botId must be a non-empty string"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tenantops.config import load_project
+from tenantops.config.fleet import Fleet, build_fleet
 from tenantops.errors import TemplateError, ValidationFailed
-from tenantops.fleet import Fleet, build_fleet
 
 TEMPLATE = """\
 metadata:

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tenantops.apply.locks import FileLocks, LeaseInfo, RedisLocks, default_holder, open_locks
 from tenantops.cli.app import App
 from tenantops.cli.unlock import unlock
 from tenantops.errors import LockfileError
-from tenantops.locking import FileLocks, LeaseInfo, RedisLocks, default_holder, open_locks
 
 TTL = 30.0
 
@@ -271,7 +271,7 @@ def test_default_holder(monkeypatch: pytest.MonkeyPatch) -> None:
 _CONTENDER = """
 import asyncio, os, sys, time
 from pathlib import Path
-from tenantops.locking import FileLocks
+from tenantops.apply.locks import FileLocks
 
 async def main() -> None:
     directory, log, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])

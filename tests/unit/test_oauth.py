@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tenantops.oauth import TokenCache, TokenGrant
+from tenantops.backends.contract.oauth import TokenCache, TokenGrant
 
 
 class Clock:

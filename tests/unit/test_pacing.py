@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tenantops.model import RateLimit
-from tenantops.pacing import Pacer
+from tenantops.backends.contract.pacing import Pacer
+from tenantops.core.model import RateLimit
 
 PERIOD = 0.2
 

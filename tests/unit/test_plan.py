@@ -7,10 +7,10 @@ from io import StringIO
 
 from rich.console import Console
 
-from tenantops.diff import diff_models
-from tenantops.plan import Plan, TenantPlan, plan_from_json, plan_to_json
-from tenantops.planreport import MARKDOWN_LIMIT, plan_markdown, plan_text
-from tenantops.redact import Redactor
+from tenantops.core.diff import diff_models
+from tenantops.core.plan import Plan, TenantPlan, plan_from_json, plan_to_json
+from tenantops.core.redact import Redactor
+from tenantops.report.changes import MARKDOWN_LIMIT, plan_markdown, plan_text
 
 SECRET = "tok-very-secret"
 

@@ -10,10 +10,10 @@ import jinja2
 import pytest
 
 from tenantops.config import load_project
+from tenantops.config.fleet import Fleet, build_fleet
+from tenantops.core.model import Tenant, canonical_json
+from tenantops.core.render import make_environment, render_tenant
 from tenantops.errors import TemplateError, ValidationFailed
-from tenantops.fleet import Fleet, build_fleet
-from tenantops.model import Tenant, canonical_json
-from tenantops.render import make_environment, render_tenant
 
 BASE: dict[str, Any] = {
     "botId": "bot-1",

@@ -7,6 +7,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from tenantops.backends.contract.retry import RetryPolicy, is_retryable, parse_retry_after
 from tenantops.errors import (
     ApiTimeoutError,
     BadRequestError,
@@ -19,7 +20,6 @@ from tenantops.errors import (
     UnauthorizedError,
     UnprocessableError,
 )
-from tenantops.retry import RetryPolicy, is_retryable, parse_retry_after
 
 NOW = 1_800_000_000.0
 

@@ -15,7 +15,7 @@ from support.simserver import (
     sim_client,
 )
 
-from tenantops.sim import SimConfig
+from tenantops.servers.sim.contract import SimConfig
 
 EXPORT = "/api/v1/bot/export"
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from support.simserver import TOKEN_PATH, sim_client
 
-from tenantops.sim import SimConfig, create_app
+from tenantops.servers.sim.contract import SimConfig, create_app
 
 CONTRACT_CALLS = {
     ("post", TOKEN_PATH),

@@ -17,8 +17,8 @@ from support.simserver import (
     sim_client,
 )
 
-from tenantops.model import ALL_SCOPES
-from tenantops.sim import SimClient, SimConfig
+from tenantops.core.model import ALL_SCOPES
+from tenantops.servers.sim.contract import SimClient, SimConfig
 
 READER = SimClient(client_id="reader", client_secret="r-secret", scopes=("session:read",))
 WS_A = SimClient(client_id="ws-a", client_secret="a-secret", workspaces=("ws-a",))

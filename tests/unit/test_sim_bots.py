@@ -16,7 +16,7 @@ from support.simserver import (
     sim_client,
 )
 
-from tenantops.sim import FaultSettings, SimClient, SimConfig
+from tenantops.servers.sim.contract import FaultSettings, SimClient, SimConfig
 
 WS = "ws-target"
 CLIENTS = (

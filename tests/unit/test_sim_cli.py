@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from tenantops.cli.sim import sim
 from tenantops.errors import ConfigError
-from tenantops.sim._runtime import Runtime
+from tenantops.servers.sim.contract._runtime import Runtime
 
 
 @pytest.fixture

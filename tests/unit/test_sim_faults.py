@@ -18,8 +18,8 @@ from support.simserver import (
     sim_client,
 )
 
-from tenantops.sim import FaultSettings, SimClient, SimConfig
-from tenantops.sim._faults import FaultInjector
+from tenantops.servers.sim.contract import FaultSettings, SimClient, SimConfig
+from tenantops.servers.sim.contract._faults import FaultInjector
 
 CLIENTS = (
     SimClient(client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET),

@@ -10,7 +10,7 @@ import pytest
 from support.simserver import FakeClock, bearer, fetch_token, sim_client
 
 from tenantops.errors import ConfigError
-from tenantops.sim import SimClient, SimConfig, SimState
+from tenantops.servers.sim.contract import SimClient, SimConfig, SimState
 
 MODEL = {"botId": "bot-1", "intents": [{"name": "greet", "examples": ["hi"]}]}
 SEED = {

@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 from starlette.datastructures import Headers
 
-from tenantops.webhooks import SignatureError, WebhookVerifier, parse_secrets
+from tenantops.relay.signatures import SignatureError, WebhookVerifier, parse_secrets
 
 NOW = 1_716_199_200
 OLD = "whsec_" + base64.b64encode(b"old-key-" * 4).decode()

@@ -6,7 +6,7 @@ import pytest
 
 from tenantops._pb.session_context_pb2 import SessionContext
 from tenantops.errors import StateError
-from tenantops.wire import SessionState, as_context_value, decode, encode
+from tenantops.relay.wire import SessionState, as_context_value, decode, encode
 
 
 def test_round_trip_keeps_every_field() -> None:

@@ -1,0 +1,1 @@
+"""The platform behind one :class:`~tenantops.backends.base.Backend` Protocol, one package per API flavour."""

@@ -1,0 +1,1 @@
+"""The seeds' API (``cognigy-api-contract.md``): HTTP client, OAuth token cache, pacing and retries."""

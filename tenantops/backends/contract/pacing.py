@@ -1,0 +1,40 @@
+"""Client-side pacing to a platform quota such as 1,000 requests per 5 minutes.
+
+A request holds one of ``requests`` slots from the moment it is let through until one
+``period`` after its answer (or failure) arrived. Requests that reach the server
+within any window of ``period`` were then all holding a slot at the window's end, so
+there are never more than ``requests`` of them, whatever the network delay: this holds
+for servers that count a fixed or a sliding window. (A leaky bucket such as aiolimiter
+can let up to twice the quota into one window, and a log of send times is fooled when
+a request sent earlier arrives later.) Waiters are served in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from tenantops.core.model import RateLimit
+
+__all__ = ["Pacer"]
+
+
+class Pacer:
+    """At most ``limit.requests`` requests in any ``limit.period`` seconds, as the server sees it."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self._slots = asyncio.Semaphore(limit.requests)
+
+    def __repr__(self) -> str:
+        return f"Pacer({self.limit})"
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for one request; it frees one period after the block ends."""
+        await self._slots.acquire()
+        try:
+            yield
+        finally:
+            asyncio.get_running_loop().call_later(self.limit.period, self._slots.release)

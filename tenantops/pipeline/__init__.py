@@ -1,0 +1,1 @@
+"""The staged plan and drift pipeline: render while idle, fetch on the network, diff while idle."""

@@ -1,0 +1,1 @@
+"""Text, markdown and JSON for people and machines; pure, the CLI decides where it goes."""

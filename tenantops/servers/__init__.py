@@ -1,0 +1,1 @@
+"""The HTTP servers tenantops runs: the provisioning API and the platform simulators."""

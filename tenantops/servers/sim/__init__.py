@@ -1,0 +1,1 @@
+"""Platform simulators, one package per API flavour, so everything runs on one machine."""

@@ -1,0 +1,213 @@
+"""The outermost ASGI layer: paths, trace ids, route counts, body limit, injected faults.
+
+For every request it stamps a trace id (``X-Trace-Id``, and ``traceId`` in problems)
+and applies due task events. API requests (``/new/v2.0/...``, ``/v2.0/...`` and
+``/auth/oauth2/token``; never ``/_sim/``, ``/healthz`` or ``/openapi.json``) are then:
+
+1. normalised: either prefix becomes ``/v2.0`` and the path's fixed words match
+   case-insensitively (``/NEW/V2.0/Flows/{id}`` serves as ``/v2.0/flows/{id}``) while
+   ids keep their case;
+2. slowed by ``latency_ms``; refused beyond the caller's quota (429 with
+   ``Retry-After``; the quota is per API key or OAuth client, ``anonymous`` for
+   requests without credentials); answered with an injected 500/503 (not
+   processed); refused with 413 when the body exceeds the limit (60 kB);
+3. processed, and then, with ``reset_rate``, cut off: the connection is aborted
+   instead of answered;
+4. counted per route template and status for ``GET /_sim/counters``.
+
+State changes are saved once the request is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenantops.servers.sim.cognigy_v2._auth import TOKEN_PATH, principal_of
+from tenantops.servers.sim.cognigy_v2._problems import TRACE_KEY, Problem, new_trace_id
+from tenantops.servers.sim.cognigy_v2._runtime import V2Runtime
+
+# Connection aborts are uvicorn-specific; the contract simulator already knows how.
+from tenantops.servers.sim.contract._middleware import _drop_connection
+
+__all__ = ["PREFIX", "PathResolver", "V2Middleware"]
+
+#: The canonical prefix of every API route.
+PREFIX = "/v2.0"
+_PREFIXES = ("/new/v2.0", "/v2.0")
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    path: str
+    parts: tuple[str, ...]
+    literals: int
+
+
+class PathResolver:
+    """Maps request paths onto route templates, case-insensitively on their fixed words.
+
+    Args:
+        templates: every API route's path template (``/v2.0/flows/{flowId}``).
+    """
+
+    def __init__(self, templates: Iterable[str]) -> None:
+        parsed = []
+        for path in set(templates):
+            parts = tuple(path.strip("/").split("/"))
+            literals = sum(1 for p in parts if not p.startswith("{"))
+            parsed.append(_Template(path, parts, literals))
+        # Most fixed words first: /users/me wins over /users/{userId}.
+        self._templates = sorted(parsed, key=lambda t: (-t.literals, t.path))
+
+    def resolve(self, path: str) -> tuple[str, str | None] | None:
+        """``(canonical path, template)`` for an API path, else ``None``.
+
+        The template is ``None`` for a path under an API prefix that no route serves;
+        its canonical path still starts with ``/v2.0``.
+        """
+        lowered = path.lower()
+        if lowered.rstrip("/") == TOKEN_PATH:
+            return TOKEN_PATH, TOKEN_PATH
+        prefix = next((p for p in _PREFIXES if lowered.startswith(p + "/")), None)
+        if prefix is None:
+            return None
+        parts = tuple((PREFIX + path[len(prefix) :]).strip("/").split("/"))
+        for template in self._templates:
+            if len(template.parts) == len(parts) and all(
+                t.startswith("{") or t.lower() == p.lower()
+                for t, p in zip(template.parts, parts, strict=True)
+            ):
+                canonical = (
+                    p if t.startswith("{") else t
+                    for t, p in zip(template.parts, parts, strict=True)
+                )
+                return "/" + "/".join(canonical), template.path
+        return "/" + "/".join(parts), None
+
+
+class V2Middleware:
+    """Wraps the FastAPI app; see the module docstring.
+
+    Args:
+        app: the FastAPI app with its own middleware stack.
+        runtime: the simulator's live parts.
+        resolver: the API's route templates.
+    """
+
+    def __init__(self, app: ASGIApp, runtime: V2Runtime, resolver: PathResolver) -> None:
+        self.app = app
+        self.runtime = runtime
+        self.resolver = resolver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        trace_id = new_trace_id()
+        scope[TRACE_KEY] = trace_id
+        self.runtime.tasks.tick()
+        path = str(scope["path"])
+        resolved = self.resolver.resolve(path)
+        try:
+            if resolved is None:
+                await self.app(scope, receive, _stamped(send, trace_id))
+                return
+            canonical, template = resolved
+            scope = {**scope, "path": canonical, "raw_path": canonical.encode()}
+            route = f"{scope['method']} {template or '(no such route)'}"
+            await self._api_call(scope, receive, send, route)
+        finally:
+            self.runtime.store.save_if_dirty()
+
+    async def _api_call(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
+        runtime = self.runtime
+        body, receive = await _buffered(receive)
+        if runtime.faults.settings.latency_ms > 0:
+            await asyncio.sleep(runtime.faults.settings.latency_ms / 1000)
+        problem = self._injected_problem(self._principal(scope, body), len(body))
+        drop = problem is None and runtime.faults.draw_reset()
+        stamped = _stamped(send, str(scope[TRACE_KEY]))
+        status = 0
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            if not drop:
+                await stamped(message)
+
+        try:
+            if problem is not None:
+                response = problem.response(str(scope["path"]), str(scope[TRACE_KEY]))
+                await response(scope, receive, answer)
+            else:
+                await self.app(scope, receive, answer)
+        finally:
+            runtime.counter.count(route, 0 if drop else status)
+        if drop:
+            await _drop_connection(send)
+
+    def _principal(self, scope: Scope, body: bytes) -> str:
+        headers = Headers(scope=scope)
+        if scope["path"] == TOKEN_PATH:
+            client_id = dict(parse_qsl(body.decode("utf-8", "replace"))).get("client_id")
+            return f"client:{client_id}" if client_id else "anonymous"
+        query = QueryParams(scope.get("query_string", b""))
+        return principal_of(self.runtime, headers, query) or "anonymous"
+
+    def _injected_problem(self, principal: str, body_size: int) -> Problem | None:
+        faults, now = self.runtime.faults, self.runtime.clock()
+        wait = faults.admit(principal, now)
+        if wait is not None:
+            header = faults.settings.retry_after_header(wait, now)
+            detail = f"Too many requests: over the quota {faults.settings.rate_limit}; retry after {wait}s"
+            return Problem(429, detail, headers={"Retry-After": header})
+        status = faults.draw_error()
+        if status == 500:
+            return Problem(500, "injected server error (--error-rate); retry with backoff")
+        if status == 503:
+            header = faults.settings.retry_after_header(faults.settings.retry_after, now)
+            detail = "injected unavailability (--error-rate); retry with backoff"
+            return Problem(503, detail, headers={"Retry-After": header})
+        limit = self.runtime.config.body_limit
+        if body_size > limit:
+            return Problem(413, f"the request body has {body_size} bytes; the limit is {limit}")
+        return None
+
+
+def _stamped(send: Send, trace_id: str) -> Send:
+    async def stamped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            MutableHeaders(scope=message)["X-Trace-Id"] = trace_id
+        await send(message)
+
+    return stamped
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole body, and a ``receive`` that hands it on again."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay
