@@ -26,6 +26,7 @@ the error (unless the command already showed it in full) and exits with ``exit_c
     │       ├── PreconditionRequiredError, UnprocessableError (details)
     │       └── RateLimitedError (retry_after), ServerError
     ├── StateError (unavailable), LockfileError
+    ├── AuditError           an audit trail cannot be written, read, or is broken
     └── RelayError ── SignatureError (reason)
 """
 
@@ -42,6 +43,7 @@ __all__ = [
     "ApiStatusError",
     "ApiTimeoutError",
     "ApplyError",
+    "AuditError",
     "AuthError",
     "BadRequestError",
     "ConfigError",
@@ -352,6 +354,10 @@ class StateError(TenantOpsError):
 
 class LockfileError(TenantOpsError):
     """The lockfile is unreadable or a tenant lock cannot be taken."""
+
+
+class AuditError(TenantOpsError):
+    """An audit trail cannot be written or read, or its hash chain is broken."""
 
 
 class RelayError(TenantOpsError):

@@ -22,7 +22,6 @@ import getpass
 import hashlib
 import json
 import os
-import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,15 +31,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tenantops.core.model import is_name
 from tenantops.core.redact import Redactor
-from tenantops.errors import TenantOpsError
+from tenantops.durable import fsync_dir
+from tenantops.errors import AuditError
 
 __all__ = ["GENESIS", "AuditLog", "AuditProblem", "AuditRecord", "detect_actor", "verify"]
 
 #: The ``prev_hash`` of a tenant's first record.
 GENESIS = "0" * 64
 
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SUFFIX = ".jsonl"
 #: How much of a file's end is read at a time to find its last complete line.
 _CHUNK = 64 * 1024
@@ -130,8 +130,8 @@ def detect_actor(env: Mapping[str, str] | None = None) -> str:
 
 def _check_tenant(tenant: str) -> str:
     # The name becomes a file name: nothing that could leave the audit folder.
-    if not _TENANT.match(tenant):
-        raise TenantOpsError(f"'{tenant}' is not a valid tenant name for an audit trail")
+    if not is_name(tenant):
+        raise AuditError(f"'{tenant}' is not a valid tenant name for an audit trail")
     return tenant
 
 
@@ -213,7 +213,7 @@ class AuditLog:
             The record as written.
 
         Raises:
-            TenantOpsError: ``details`` is not JSON, the trail's last record is
+            AuditError: ``details`` is not JSON, the trail's last record is
                 unreadable, or the file cannot be written.
         """
         path = self.path(tenant)
@@ -223,27 +223,27 @@ class AuditLog:
             created = not path.exists()
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            raise TenantOpsError(f"cannot open the audit trail {path}: {exc}") from exc
+            raise AuditError(f"cannot open the audit trail {path}: {exc}") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             tip = self._tip(fd, tenant, path)
             record = self._write(fd, tenant, tip, body)
         except OSError as exc:
-            raise TenantOpsError(f"cannot write the audit trail {path}: {exc}") from exc
+            raise AuditError(f"cannot write the audit trail {path}: {exc}") from exc
         finally:
             os.close(fd)  # closing also releases the flock
         if created:
             try:
-                _fsync_dir(path.parent)
+                fsync_dir(path.parent)
             except OSError as exc:
-                raise TenantOpsError(f"cannot sync the audit folder {path.parent}: {exc}") from exc
+                raise AuditError(f"cannot sync the audit folder {path.parent}: {exc}") from exc
         return record
 
     def records(self, tenant: str) -> list[AuditRecord]:
         """Every complete record of ``tenant``'s trail, in order (``[]`` without a file).
 
         Raises:
-            TenantOpsError: a line is not an audit record (``tenantops audit verify``
+            AuditError: a line is not an audit record (``tenantops audit verify``
                 says more).
         """
         path = self.path(tenant)
@@ -252,13 +252,13 @@ class AuditLog:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise TenantOpsError(f"cannot read the audit trail {path}: {exc}") from exc
+            raise AuditError(f"cannot read the audit trail {path}: {exc}") from exc
         records = []
         for number, line in enumerate(_complete_lines(data), start=1):
             try:
                 records.append(AuditRecord.model_validate_json(line))
             except ValidationError as exc:
-                raise TenantOpsError(
+                raise AuditError(
                     f"{path}:{number}: not an audit record; run `tenantops audit verify`"
                 ) from exc
         return records
@@ -292,7 +292,7 @@ class AuditLog:
             text = json.dumps(raw, allow_nan=False, ensure_ascii=False)
             body: dict[str, Any] = json.loads(text.encode("utf-8"))
         except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
-            raise TenantOpsError(f"audit record '{event}' cannot be stored as JSON: {exc}") from exc
+            raise AuditError(f"audit record '{event}' cannot be stored as JSON: {exc}") from exc
         body["details"] = self._redactor.redact(body["details"])
         if plan_id is not None:
             body["plan_id"] = self._redactor.text(body["plan_id"])
@@ -340,7 +340,7 @@ def _tip_of(last: bytes, end: int, path: Path) -> _Tip:
     try:
         record = AuditRecord.model_validate_json(last)
     except ValidationError as exc:
-        raise TenantOpsError(
+        raise AuditError(
             f"{path}: the last record is unreadable, so the chain cannot be extended; "
             "run `tenantops audit verify` and restore the file from a backup"
         ) from exc
@@ -352,15 +352,6 @@ def _complete_lines(data: bytes) -> list[bytes]:
     lines = data.split(b"\n")
     # split leaves "" after a final newline, or the torn remainder without one.
     return lines[:-1]
-
-
-def _fsync_dir(directory: Path) -> None:
-    # A new file's name is only durable once its folder is synced too.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -421,7 +412,7 @@ def verify(directory: Path) -> list[AuditProblem]:
         At most one problem per trail, sorted by tenant; empty when every chain is intact.
 
     Raises:
-        TenantOpsError: a trail file cannot be read.
+        AuditError: a trail file cannot be read.
     """
     if not directory.is_dir():
         return []
@@ -430,7 +421,7 @@ def verify(directory: Path) -> list[AuditProblem]:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise TenantOpsError(f"cannot read the audit trail {path}: {exc}") from exc
+            raise AuditError(f"cannot read the audit trail {path}: {exc}") from exc
         problem = _verify_trail(path, data)
         if problem is not None:
             problems.append(problem)

@@ -14,7 +14,8 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tenantops.core.model import BotDoc
+from tenantops.core.model import BotDoc, RoleGrant
+from tenantops.errors import NotFoundError
 
 __all__ = [
     "Backend",
@@ -23,6 +24,7 @@ __all__ = [
     "DeploymentStatus",
     "RoleGrant",
     "SessionContext",
+    "export_live",
 ]
 
 DeploymentState = Literal["pending", "processing", "success", "failed", "rolled_back"]
@@ -53,14 +55,6 @@ class DeploymentStatus(_Payload):
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATES
-
-
-class RoleGrant(_Payload):
-    """A role a user holds in a workspace, as the platform reports it."""
-
-    user_id: str = Field(alias="userId")
-    role_id: str = Field(alias="roleId")
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
 
 
 class SessionContext(_Payload):
@@ -132,3 +126,11 @@ class Backend(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+async def export_live(backend: Backend, bot_id: str, workspace: str) -> BotDoc | None:
+    """The bot as live in ``workspace``; ``None`` when the workspace has no such bot (yet)."""
+    try:
+        return await backend.export_bot(bot_id, workspace_id=workspace)
+    except NotFoundError:
+        return None

@@ -76,7 +76,8 @@ class _LazyGroup(click.Group):
             app = ctx.obj
             if isinstance(app, App) and app.debug:
                 raise
-            _report(exc)
+            if not exc.shown:
+                _report(exc)
             ctx.exit(exc.exit_code)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

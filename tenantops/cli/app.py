@@ -1,30 +1,39 @@
-"""The per-invocation context every command receives: the config repo, loaded on demand."""
+"""The per-invocation context every command receives (``ctx.obj``): what commands share.
+
+The group callback builds one :class:`App`; commands ask it for the config repo, the
+fleet, the selected tenants, an API client, the audit journal, the lock store and the
+reporter, each built on first use so that ``--help`` and offline commands stay light.
+"""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from tenantops.report.reporter import Reporter, RichReporter
+
 if TYPE_CHECKING:
+    from tenantops.apply.audit import AuditLog
+    from tenantops.apply.locks import LockStore
     from tenantops.backends.contract.client import PlatformClient
     from tenantops.config import Project
     from tenantops.config.fleet import Fleet
+    from tenantops.core.redact import Redactor
 
-__all__ = ["App", "print_lines", "progress"]
+__all__ = ["App", "print_lines"]
 
 T = TypeVar("T")
 
 
 @dataclass(slots=True)
 class App:
-    """Built by the group callback and stored in ``ctx.obj``; loads config lazily."""
+    """Built by the group callback and stored in ``ctx.obj``; loads everything lazily."""
 
     root: Path
     debug: bool = False
+    reporter: Reporter = field(default_factory=RichReporter)
     _project: Project | None = field(default=None, repr=False)
     _fleet: Fleet | None = field(default=None, repr=False)
 
@@ -43,6 +52,43 @@ class App:
 
             self._fleet = Fleet(self.project())
         return self._fleet
+
+    @property
+    def lockfile(self) -> Path:
+        """The lockfile ``tenantops.yaml`` names."""
+        project = self.project()
+        return project.root / project.config.lockfile
+
+    def select(
+        self,
+        tenants: Sequence[str],
+        *,
+        changed_since: str | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> list[Path]:
+        """Tenant files for TENANT arguments (all when none), then ``--changed-since``, ``--shard``."""
+        from tenantops.config.selection import changed_since as changed
+        from tenantops.config.selection import select
+
+        paths = self.fleet().tenant_paths(tenants)
+        if changed_since:
+            paths = changed(self.project(), changed_since, paths)
+        return select(paths, shard)
+
+    def journal(self, redactor: Redactor | None = None) -> AuditLog:
+        """The audit trail ``tenantops.yaml`` names, acting as whoever runs tenantops."""
+        from tenantops.apply.audit import AuditLog, detect_actor
+
+        project = self.project()
+        return AuditLog(
+            project.root / project.config.audit, actor=detect_actor(), redactor=redactor
+        )
+
+    def locks(self, lock_url: str | None) -> LockStore:
+        """The tenant lock store ``--lock-url`` names (lease files in the repo by default)."""
+        from tenantops.apply.locks import LOCKS_DIR, open_locks
+
+        return open_locks(lock_url, self.project().root / LOCKS_DIR)
 
     def client(self, *, parallelism: int = 8) -> PlatformClient:
         """An API client from ``api:`` and the environment (errors name what to set)."""
@@ -64,32 +110,15 @@ class App:
         return asyncio.run(main())
 
 
-@contextmanager
-def progress(total: int, label: str) -> Iterator[Callable[[object], None]]:
-    """A progress bar on stderr when it is a terminal and there is more than one item."""
-    if total <= 1 or not sys.stderr.isatty():
-        yield lambda _: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def print_lines(lines: Iterable[object], *, width: int | None = None) -> None:
+    """Print rich lines to stdout: coloured on a terminal, plain when piped or with NO_COLOR.
 
-    bar = Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task(label, total=total)
-    with bar:
-        yield lambda _: bar.advance(task)
-
-
-def print_lines(lines: Iterable[object]) -> None:
-    """Print rich lines to stdout: coloured on a terminal, plain when piped or with NO_COLOR."""
+    Args:
+        lines: rich renderables or strings.
+        width: columns to lay tables out in (default: the terminal's, 80 when piped).
+    """
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, width=width)
     for line in lines:
         console.print(line)

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tenantops.cli.app import App, print_lines, progress
+from tenantops.cli.app import App, print_lines
 from tenantops.cli.options import deploy_timeout, lock_url, parallelism
 
 if TYPE_CHECKING:
-    from tenantops.apply.applier import TenantResult
+    from tenantops.apply.interpret import Applier, ApplyOptions, TenantResult
     from tenantops.backends.contract.client import PlatformClient
     from tenantops.core.plan import Plan
     from tenantops.core.redact import Redactor
@@ -24,6 +24,11 @@ __all__ = ["apply"]
 @click.command()
 @click.argument("targets", nargs=-1, metavar="[PLANFILE | TENANT...]")
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (CI).")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print, per tenant, the steps apply would take now; change nothing (needs PLANFILE).",
+)
 @parallelism
 @deploy_timeout
 @click.option(
@@ -46,6 +51,7 @@ def apply(
     app: App,
     targets: tuple[str, ...],
     auto_approve: bool,
+    dry_run: bool,
     parallelism: int,
     deploy_timeout: float,
     lock_timeout: float,
@@ -58,34 +64,41 @@ def apply(
     --auto-approve; without a terminal, apply refuses to go on without either.
     Exits 1 if any tenant failed, was rolled back, refused as stale or locked.
     """
+    from tenantops.apply.interpret import ApplyOptions
+    from tenantops.errors import ApplyError
+
     plan_file = Path(targets[0]) if len(targets) == 1 and Path(targets[0]).is_file() else None
-    if plan_file is not None:
-        plan = _read_plan(plan_file)
-    else:
-        if not auto_approve and not _interactive():
-            # Exit 1 like every refusal; click's usage errors exit 2, which means "changes".
-            raise click.ClickException(
-                "refusing to apply without confirmation: not a terminal. Pass --auto-approve, "
-                "or apply a plan file saved by `tenantops plan --out`"
-            )
-        plan = _plan_now(app, targets, parallelism)
-        if not plan.has_changes and not plan.has_errors:
-            click.echo("No changes. Recording the tenants in the lockfile where needed.", err=True)
-        elif not auto_approve and not _confirmed():
-            click.echo("Apply cancelled.", err=True)
-            raise SystemExit(1)
-    results = _run(
-        app,
-        plan,
+    if dry_run and plan_file is None:
+        raise click.UsageError("--dry-run explains a saved plan: give PLANFILE")
+    plan = (
+        _read_plan(plan_file)
+        if plan_file is not None
+        else _plan_and_confirm(app, targets, auto_approve, parallelism)
+    )
+    options = ApplyOptions(
         parallelism=parallelism,
         deploy_timeout=deploy_timeout,
         lock_timeout=lock_timeout,
         lock_ttl=lock_ttl,
-        lock_url=lock_url,
     )
-    _summary(results)
-    if any(r.failed for r in results):
-        raise SystemExit(1)
+    if dry_run:
+        _explain(app, plan, options, lock_url)
+        return
+    results = _run(app, plan, options, lock_url)
+    from tenantops.report.results import apply_summary, apply_table
+
+    # Wide enough that CI logs keep each tenant's note on one line.
+    print_lines([apply_table(results)], width=160)
+    click.echo(apply_summary(results))
+    failed = [r.tenant for r in results if r.failed]
+    if failed:
+        done = [r.tenant for r in results if not r.failed]
+        raise ApplyError(
+            f"{len(failed)} tenant(s) not applied",
+            plan_id=plan.plan_id,
+            completed=done,
+            failed=failed,
+        ).already_shown()
 
 
 def _interactive() -> bool:
@@ -104,21 +117,32 @@ def _read_plan(path: Path) -> Plan:
         ) from exc
 
 
-def _plan_now(app: App, tenants: tuple[str, ...], parallelism: int) -> Plan:
-
-    from tenantops.cli.selecting import selected_paths
+def _plan_and_confirm(
+    app: App, tenants: tuple[str, ...], auto_approve: bool, parallelism: int
+) -> Plan:
+    """Plan now, show it, and ask for confirmation unless --auto-approve."""
+    from tenantops.errors import ApplyError
     from tenantops.pipeline.planner import Planner
     from tenantops.report.changes import plan_text
 
-    paths = selected_paths(app, tenants)
-    with progress(len(paths), "planning") as advance:
-        plan = app.run(
-            lambda client: Planner(
-                app.fleet(), client, parallelism=parallelism, on_tenant_done=advance
-            ).plan(paths),
-            parallelism=parallelism,
+    if not auto_approve and not _interactive():
+        raise ApplyError(
+            "refusing to apply without confirmation: not a terminal. Pass --auto-approve, "
+            "or apply a plan file saved by `tenantops plan --out`"
         )
+    paths = app.select(tenants)
+    plan = app.run(
+        lambda client: Planner(
+            app.fleet(), client, parallelism=parallelism, reporter=app.reporter
+        ).plan(paths),
+        parallelism=parallelism,
+    )
     print_lines(plan_text(plan))
+    if not plan.has_changes and not plan.has_errors:
+        click.echo("No changes. Recording the tenants in the lockfile where needed.", err=True)
+    elif not auto_approve and not _confirmed():
+        click.echo("Apply cancelled.", err=True)
+        raise ApplyError("apply cancelled", plan_id=plan.plan_id).already_shown()
     return plan
 
 
@@ -127,51 +151,50 @@ def _confirmed() -> bool:
     return bool(click.prompt("  Enter a value", default="", show_default=False) == "yes")
 
 
-def _run(
-    app: App,
-    plan: Plan,
-    *,
-    parallelism: int,
-    deploy_timeout: float,
-    lock_timeout: float,
-    lock_ttl: float,
-    lock_url: str | None,
-) -> list[TenantResult]:
-    from tenantops.apply.applier import Applier, ApplyOptions
-    from tenantops.apply.audit import AuditLog, detect_actor
-    from tenantops.apply.locks import open_locks
+def _applier(
+    app: App, client: PlatformClient, plan: Plan, options: ApplyOptions, lock_url: str | None
+) -> Applier:
+    from dataclasses import replace
 
-    project = app.project()
-    actor = detect_actor()
-    audit = AuditLog(
-        project.root / project.config.audit, actor=actor, redactor=_all_secrets(app, plan)
-    )
-    options = ApplyOptions(
-        parallelism=parallelism,
-        deploy_timeout=deploy_timeout,
-        lock_timeout=lock_timeout,
-        lock_ttl=lock_ttl,
-        holder=actor,
+    from tenantops.apply.interpret import Applier
+
+    journal = app.journal(_all_secrets(app, plan))
+    return Applier(
+        fleet=app.fleet(),
+        backend=client,
+        journal=journal,
+        locks=app.locks(lock_url),
+        lockfile=app.lockfile,
+        options=replace(options, holder=journal.actor),
+        reporter=app.reporter,
     )
 
+
+def _run(app: App, plan: Plan, options: ApplyOptions, lock_url: str | None) -> list[TenantResult]:
     async def work(client: PlatformClient) -> list[TenantResult]:
-        locks = open_locks(lock_url, project.root / ".tenantops" / "locks")
+        applier = _applier(app, client, plan, options, lock_url)
         try:
-            with progress(len(plan.tenants), "applying") as advance:
-                applier = Applier(
-                    fleet=app.fleet(),
-                    backend=client,
-                    audit=audit,
-                    locks=locks,
-                    lockfile=project.root / project.config.lockfile,
-                    options=options,
-                    on_tenant_done=advance,
-                )
-                return await applier.apply(plan)
+            return await applier.apply(plan)
         finally:
-            await locks.aclose()
+            await applier.locks.aclose()
 
-    return app.run(work, parallelism=parallelism)
+    return app.run(work, parallelism=options.parallelism)
+
+
+def _explain(app: App, plan: Plan, options: ApplyOptions, lock_url: str | None) -> None:
+    """``--dry-run``: observe and decide as apply would, then print the steps."""
+    from tenantops.apply.explain import explain_plan
+    from tenantops.apply.steps import TenantSteps
+
+    async def work(client: PlatformClient) -> list[TenantSteps]:
+        applier = _applier(app, client, plan, options, lock_url)
+        try:
+            return await applier.explain(plan)
+        finally:
+            await applier.locks.aclose()
+
+    for line in explain_plan(app.run(work, parallelism=options.parallelism)):
+        click.echo(line)
 
 
 def _all_secrets(app: App, plan: Plan) -> Redactor:
@@ -187,34 +210,3 @@ def _all_secrets(app: App, plan: Plan) -> Redactor:
         except (ConfigError, ValidationFailed):
             continue  # apply reports the broken tenant itself
     return Redactor(values)
-
-
-def _summary(results: list[TenantResult]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Apply", title_justify="left")
-    for column in ("tenant", "result", "deployment", "duration", "note"):
-        table.add_column(column, overflow="fold")
-    style = {
-        "applied": "green",
-        "unchanged": "dim",
-        "rolled_back": "yellow",
-        "failed": "red",
-        "refused": "red",
-        "locked": "red",
-    }
-    for r in sorted(results, key=lambda r: r.tenant):
-        table.add_row(
-            r.tenant,
-            f"[{style[r.outcome]}]{r.outcome}[/]",
-            r.deployment_id or "-",
-            f"{r.duration:.1f} s",
-            r.message,
-        )
-    Console(highlight=False, soft_wrap=True, width=160).print(table)
-    failed = sum(r.failed for r in results)
-    applied = sum(r.outcome == "applied" for r in results)
-    click.echo(
-        f"Apply complete: {applied} applied, {len(results) - applied - failed} unchanged, {failed} failed."
-    )

@@ -41,6 +41,7 @@ def verify(app: App, fmt: str) -> None:
     """
     from tenantops.apply.audit import AuditLog
     from tenantops.apply.audit import verify as verify_trails
+    from tenantops.errors import AuditError
 
     directory = _directory(app)
     problems = verify_trails(directory)
@@ -48,7 +49,7 @@ def verify(app: App, fmt: str) -> None:
         for problem in problems:
             click.echo(_github(problem) if fmt == "github" else str(problem))
         click.echo(f"{len(problems)} audit trail(s) broken", err=True)
-        raise SystemExit(1)
+        raise AuditError(f"{len(problems)} audit trail(s) broken").already_shown()
     log = AuditLog(directory)
     trails = log.tenants()
     count = sum(len(log.records(tenant)) for tenant in trails)
@@ -69,11 +70,11 @@ def verify(app: App, fmt: str) -> None:
 def show(app: App, tenant: str, fmt: str) -> None:
     """Print TENANT's audit history, oldest first."""
     from tenantops.apply.audit import AuditLog
-    from tenantops.errors import TenantOpsError
+    from tenantops.errors import AuditError
 
     log = AuditLog(_directory(app))
     if not log.path(tenant).is_file():
-        raise TenantOpsError(f"no audit trail for tenant {tenant}")
+        raise AuditError(f"no audit trail for tenant {tenant}")
     records = log.records(tenant)
     if fmt == "json":
         click.echo(json.dumps([r.model_dump() for r in records], indent=2, ensure_ascii=False))

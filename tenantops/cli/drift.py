@@ -6,7 +6,7 @@ import json
 
 import click
 
-from tenantops.cli.app import App, print_lines, progress
+from tenantops.cli.app import App, print_lines
 from tenantops.cli.options import output_format, parallelism, tenant_args
 
 __all__ = ["drift"]
@@ -26,18 +26,18 @@ def drift(app: App, tenants: tuple[str, ...], parallelism: int, fmt: str) -> Non
     """
 
     from tenantops.apply.lockfile import read_lockfile
-    from tenantops.cli.selecting import selected_paths
+    from tenantops.errors import DifferencesFound, PlanError
     from tenantops.pipeline.planner import Planner
     from tenantops.report.changes import drift_json, drift_markdown, drift_text
 
-    project = app.project()
-    lock = read_lockfile(project.root / project.config.lockfile)
-    paths = selected_paths(app, tenants)
-    with progress(len(paths), "checking drift"):
-        report = app.run(
-            lambda client: Planner(app.fleet(), client, parallelism=parallelism).drift(paths, lock),
-            parallelism=parallelism,
-        )
+    lock = read_lockfile(app.lockfile)
+    paths = app.select(tenants)
+    report = app.run(
+        lambda client: Planner(
+            app.fleet(), client, parallelism=parallelism, reporter=app.reporter
+        ).drift(paths, lock),
+        parallelism=parallelism,
+    )
     if fmt == "json":
         click.echo(json.dumps(drift_json(report), indent=2, sort_keys=True))
     elif fmt == "markdown":
@@ -45,6 +45,6 @@ def drift(app: App, tenants: tuple[str, ...], parallelism: int, fmt: str) -> Non
     else:
         print_lines(drift_text(report))
     if report.has_errors:
-        raise SystemExit(1)
+        raise PlanError("some tenants could not be checked for drift").already_shown()
     if report.has_drift:
-        raise SystemExit(2)
+        raise DifferencesFound("drift found").already_shown()

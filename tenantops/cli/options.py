@@ -1,19 +1,81 @@
-"""Options shared by several commands."""
+"""Options and ParamTypes shared by several commands.
+
+ParamTypes turn text into values once, with click's own error messages:
+:class:`ShardType` parses ``--shard I/N``, :class:`TenantName` checks a tenant name and
+completes it from the config repo's ``tenants/`` folder.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from click.shell_completion import CompletionItem
 
 __all__ = [
+    "SHARD",
+    "TENANT",
+    "ShardType",
+    "TenantName",
     "annotation_format",
     "deploy_timeout",
     "lock_url",
     "output_format",
     "parallelism",
+    "shard_option",
     "tenant_args",
 ]
 
-tenant_args = click.argument("tenants", nargs=-1, metavar="[TENANT]...")
+
+# click >= 8.3 makes ParamType generic; unparametrised, this module works from click 8.1 on.
+class ShardType(click.ParamType):  # type: ignore[type-arg]
+    """``I/N``: the I-th of N deterministic slices of the fleet (1-based), as ``(i, n)``."""
+
+    name = "I/N"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        from tenantops.config.selection import parse_shard
+
+        try:
+            return parse_shard(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class TenantName(click.ParamType):  # type: ignore[type-arg]
+    """A tenant name (its file is ``tenants/<name>.yaml``); completes from the repo."""
+
+    name = "tenant"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        return str(value)
+
+    def shell_complete(
+        self, ctx: click.Context, param: click.Parameter, incomplete: str
+    ) -> list[CompletionItem]:
+        root = ctx.find_root().params.get("config_dir") or Path(".")
+        folder = Path(root) / "tenants"
+        names = sorted(p.stem for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+        return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+
+
+SHARD = ShardType()
+TENANT = TenantName()
+
+tenant_args = click.argument("tenants", nargs=-1, type=TENANT, metavar="[TENANT]...")
+
+shard_option = click.option(
+    "--shard",
+    type=SHARD,
+    metavar="I/N",
+    help="Only the I-th of N deterministic slices of the fleet (1-based).",
+)
 
 parallelism = click.option(
     "--parallelism",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from tenantops.cli.app import App, print_lines, progress
-from tenantops.cli.options import output_format, parallelism, tenant_args
+from tenantops.cli.app import App, print_lines
+from tenantops.cli.options import output_format, parallelism, shard_option, tenant_args
 
 __all__ = ["plan"]
 
@@ -23,9 +23,7 @@ __all__ = ["plan"]
     metavar="GIT_REF",
     help="Only tenants whose file, template or tenantops.yaml changed since GIT_REF.",
 )
-@click.option(
-    "--shard", metavar="I/N", help="Only the I-th of N deterministic slices of the fleet (1-based)."
-)
+@shard_option
 @parallelism
 @output_format
 @click.option(
@@ -43,7 +41,7 @@ def plan(
     tenants: tuple[str, ...],
     all_tenants: bool,
     changed_since: str | None,
-    shard: str | None,
+    shard: tuple[int, int] | None,
     parallelism: int,
     fmt: str,
     out: Path | None,
@@ -54,21 +52,20 @@ def plan(
     Exit codes: 0 ran (no changes, or changes without --detailed-exitcode), 1 a tenant
     failed, 2 changes with --detailed-exitcode.
     """
-    from tenantops.apply.lockfile import atomic_write_text
-    from tenantops.cli.selecting import selected_paths
     from tenantops.core.plan import plan_to_json
+    from tenantops.durable import atomic_write_text
+    from tenantops.errors import DifferencesFound, PlanError
     from tenantops.pipeline.planner import Planner
 
     if tenants and all_tenants:
         raise click.UsageError("give TENANTs or --all, not both")
-    paths = selected_paths(app, tenants, changed_since=changed_since, shard=shard)
-    with progress(len(paths), "planning") as advance:
-        result = app.run(
-            lambda client: Planner(
-                app.fleet(), client, parallelism=parallelism, on_tenant_done=advance
-            ).plan(paths),
-            parallelism=parallelism,
-        )
+    paths = app.select(tenants, changed_since=changed_since, shard=shard)
+    result = app.run(
+        lambda client: Planner(
+            app.fleet(), client, parallelism=parallelism, reporter=app.reporter
+        ).plan(paths),
+        parallelism=parallelism,
+    )
     _show(result, fmt)
     if out is not None:
         atomic_write_text(
@@ -76,9 +73,10 @@ def plan(
         )
         click.echo(f"Saved the plan to {out}.", err=True)
     if result.has_errors:
-        raise SystemExit(1)
+        failed = result.summary["tenants_errored"]
+        raise PlanError(f"{failed} tenant(s) could not be planned").already_shown()
     if detailed_exitcode and result.has_changes:
-        raise SystemExit(2)
+        raise DifferencesFound("the plan has changes").already_shown()
 
 
 def _show(result: object, fmt: str) -> None:

@@ -48,20 +48,20 @@ def serve(
 
     import uvicorn
 
-    from tenantops.apply.applier import ApplyOptions
     from tenantops.apply.audit import AuditLog, detect_actor
-    from tenantops.apply.locks import open_locks
+    from tenantops.apply.interpret import ApplyOptions
+    from tenantops.errors import ConfigError
     from tenantops.servers.provision import Provisioner
     from tenantops.servers.serve import create_app
 
     tokens = os.environ.get("TENANTOPS_API_TOKEN", "").split()
     if not tokens:
-        raise click.ClickException(
+        raise ConfigError(
             "set TENANTOPS_API_TOKEN (one or more bearer tokens, separated by spaces)"
         )
     project = app.project()
     client = app.client(parallelism=64)
-    locks = open_locks(lock_url, project.root / ".tenantops" / "locks")
+    locks = app.locks(lock_url)
     actor = f"serve {detect_actor()}"
     provisioner = Provisioner(
         project,

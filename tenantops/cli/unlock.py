@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from tenantops.cli.app import App
-from tenantops.cli.options import lock_url
+from tenantops.cli.options import TENANT, lock_url
 
 __all__ = ["unlock"]
 
 
 @click.command()
-@click.argument("tenant")
+@click.argument("tenant", type=TENANT)
 @lock_url
 @click.pass_obj
 def unlock(app: App, tenant: str, lock_url: str | None) -> None:
@@ -22,9 +22,9 @@ def unlock(app: App, tenant: str, lock_url: str | None) -> None:
     """
     import asyncio
 
-    from tenantops.apply.locks import LeaseInfo, open_locks
+    from tenantops.apply.locks import LeaseInfo
 
-    locks = open_locks(lock_url, app.project().root / ".tenantops" / "locks")
+    locks = app.locks(lock_url)
 
     async def main() -> LeaseInfo | None:
         try:

@@ -20,6 +20,7 @@ def validate(app: App, tenants: tuple[str, ...], fmt: str) -> None:
     Exits 0 when everything is valid, 1 otherwise.
     """
     from tenantops.config.fleet import build_fleet
+    from tenantops.errors import ValidationFailed
     from tenantops.report.annotations import format_errors
 
     result = build_fleet(app.fleet(), tenants)
@@ -40,5 +41,5 @@ def validate(app: App, tenants: tuple[str, ...], fmt: str) -> None:
             else f"{len(result.errors)} error(s)",
             err=True,
         )
-        raise SystemExit(1)
+        raise ValidationFailed(result.errors).already_shown()
     click.echo(f"{checked} tenant(s) valid", err=True)

@@ -1,7 +1,8 @@
 """Build every selected tenant's desired model from the config repo, collecting all errors.
 
-The shell around the pure renderer: it reads templates once per run (compiled Jinja,
-schema, base model, content hash) and renders each tenant. It never talks to the API:
+The shell around the pure renderer: it loads each template once per run through
+:mod:`tenantops.config` (compiled Jinja, schema, base model, content hash) and renders
+each tenant. It reads no file itself and never talks to the API:
 a template whose base is exported (``base.botId``) renders only when the caller hands
 in that base; otherwise the overrides are checked and the schema check waits for plan.
 """
@@ -110,7 +111,7 @@ class Fleet:
         self.project = project
         self._env = make_environment(jinja2.FileSystemLoader(str(project.templates_dir)))
         self._templates: dict[str, LoadedTemplate | ValidationFailed] = {}
-        self._project_sha = _file_sha(project.root / cfg.CONFIG_FILE)
+        self._project_sha = cfg.file_sha256(project.root / cfg.CONFIG_FILE)
         self._inline: dict[Path, str] = {}
 
     def add_inline(self, name: str, text: str) -> Path:
@@ -181,12 +182,6 @@ class Fleet:
         base = None
         if spec.base.file is not None:
             base = _load_base(folder / spec.base.file, display=display(folder / spec.base.file))
-        files = sorted(p for p in folder.rglob("*") if p.is_file())
-        digest = hashlib.sha256()
-        for path in files:
-            digest.update(
-                str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0"
-            )
         return LoadedTemplate(
             name=name,
             spec=spec,
@@ -194,7 +189,7 @@ class Fleet:
             overrides_path=display(overrides_path),
             schema=schema,
             base=base,
-            sha256=digest.hexdigest(),
+            sha256=cfg.template_sha256(folder),
         )
 
     def load(self, path: Path) -> Tenant:
@@ -243,7 +238,7 @@ class Fleet:
             raise
         text = self._inline.get(path)
         config_sha = hashlib.sha256(
-            f"{self._project_sha}\0{template.sha256}\0{_text_sha(text) if text is not None else _file_sha(path)}".encode()
+            f"{self._project_sha}\0{template.sha256}\0{_text_sha(text) if text is not None else cfg.file_sha256(path)}".encode()
         ).hexdigest()
         return DesiredTenant(
             tenant=tenant,
@@ -272,13 +267,6 @@ class Fleet:
 
 def _text_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _file_sha(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        return ""
 
 
 def _load_base(path: Path, *, display: Path) -> BotDoc:

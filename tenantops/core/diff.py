@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tenantops.backends.base import RoleGrant
-from tenantops.core.model import ITEM_KEYS, BotDoc, RoleAssignment, canonicalize
+from tenantops.core.model import ITEM_KEYS, BotDoc, RoleAssignment, RoleGrant, canonicalize
 
 __all__ = [
     "Action",

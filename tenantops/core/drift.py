@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tenantops.apply.lockfile import LockEntry
 from tenantops.core.diff import Change, diff_models, summarize
+from tenantops.core.lock import LockEntry
 from tenantops.core.model import ITEM_KEYS, BotDoc, model_sha256
 from tenantops.core.redact import MASK, Redactor
 

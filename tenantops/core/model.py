@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "ALL_SCOPES",
+    "NAME_PATTERN",
     "ApiConfig",
     "BaseRef",
     "BotDoc",
@@ -38,10 +39,12 @@ __all__ = [
     "ProjectConfig",
     "RateLimit",
     "RoleAssignment",
+    "RoleGrant",
     "TemplateSpec",
     "Tenant",
     "TenantParams",
     "canonical_json",
+    "is_name",
     "model_sha256",
     "shape_problem",
 ]
@@ -247,6 +250,12 @@ class RateLimit(BaseModel):
         return f"{self.requests}/{self.period:g}s"
 
 
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
 class ApiConfig(_Config):
     """``api:`` in tenantops.yaml; unset values fall back to the environment (see config)."""
 
@@ -266,9 +275,7 @@ class ApiConfig(_Config):
     @field_validator("base_url", "token_url")
     @classmethod
     def _is_http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/") if value else value
+        return _http_url(value).rstrip("/") if value else value
 
 
 class ProjectConfig(_Config):
@@ -294,9 +301,7 @@ class TenantParams(_Config):
     @field_validator("webhook_url")
     @classmethod
     def _webhook_is_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+", value):
-            raise ValueError("must be an http:// or https:// URL")
-        return value
+        return _http_url(value) if value is not None else None
 
     @field_validator("lang_code")
     @classmethod
@@ -321,15 +326,23 @@ class RoleAssignment(_Config):
         return value
 
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+#: A tenant or template name: it becomes a file name (tenant file, lease, audit trail),
+#: so nothing that could leave its folder.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` is a valid tenant or template name (see :data:`NAME_PATTERN`)."""
+    return _NAME_RE.match(text) is not None
 
 
 class Tenant(_Config):
     """``tenants/<name>.yaml`` after env interpolation and ``defaults`` merged under it."""
 
-    name: str = Field(pattern=_NAME)
+    name: str = Field(pattern=NAME_PATTERN)
     workspace: str = Field(min_length=1)
-    template: str = Field(pattern=_NAME)
+    template: str = Field(pattern=NAME_PATTERN)
     params: TenantParams = Field(default_factory=TenantParams)
     vars: dict[str, Any] = Field(default_factory=dict)
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
@@ -403,3 +416,14 @@ class RemoveSpec(BaseModel):
 Overrides.model_rebuild()
 
 RoleAction: TypeAlias = Literal["assign", "revoke"]
+
+
+class RoleGrant(BaseModel):
+    """A role a user holds in a workspace, as the platform reports it."""
+
+    # An API answer: tolerate fields a server adds.
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    user_id: str = Field(alias="userId")
+    role_id: str = Field(alias="roleId")
+    expires_at: datetime | None = Field(default=None, alias="expiresAt")

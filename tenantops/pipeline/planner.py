@@ -20,15 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from tenantops.apply.lockfile import Lockfile
-from tenantops.backends.base import Backend, RoleGrant
+from tenantops.backends.base import Backend, RoleGrant, export_live
 from tenantops.config.fleet import DesiredTenant, Fleet
 from tenantops.core.diff import diff_models, diff_roles
 from tenantops.core.drift import DriftReport, TenantDrift, assess
+from tenantops.core.lock import Lockfile
 from tenantops.core.model import BotDoc, model_sha256
 from tenantops.core.plan import Plan, TenantPlan
 from tenantops.core.redact import Redactor
-from tenantops.errors import ApiError, ConfigError, NotFoundError, TenantOpsError, ValidationFailed
+from tenantops.errors import ApiError, ConfigError, TenantOpsError, ValidationFailed
+from tenantops.report.reporter import NullReporter, Reporter
 
 __all__ = ["Bases", "Planner", "describe_error", "export_bases"]
 
@@ -98,12 +99,12 @@ class Planner:
         backend: Backend,
         *,
         parallelism: int = 8,
-        on_tenant_done: Callable[[object], None] | None = None,
+        reporter: Reporter | None = None,
     ) -> None:
         self.fleet = fleet
         self.backend = backend
         self.parallelism = max(1, parallelism)
-        self._on_done = on_tenant_done or (lambda _: None)
+        self.reporter = reporter or NullReporter()
 
     # ------------------------------------------------------------------ plan
 
@@ -113,7 +114,7 @@ class Planner:
         stages = _Stages(
             lambda p: self._render(p, bases), self._fetch_for_plan, self._conclude_plan
         )
-        return Plan.of(await self._pipeline(paths, stages))
+        return Plan.of(await self._pipeline("planning", paths, stages))
 
     def _render(self, path: Path, bases: Bases) -> DesiredTenant | TenantPlan:
         """The tenant's desired state, or its failed plan when it cannot be rendered."""
@@ -135,7 +136,7 @@ class Planner:
         assert prepared.model is not None
         tenant = prepared.tenant
         try:
-            live = await self._export_live(str(prepared.model["botId"]), tenant.workspace)
+            live = await export_live(self.backend, str(prepared.model["botId"]), tenant.workspace)
             grants = (
                 await self.backend.list_roles(tenant.workspace)
                 if tenant.roles is not None
@@ -158,7 +159,6 @@ class Planner:
             result = TenantPlan.failed(prepared.name, prepared.tenant.workspace, error)
         else:
             result = _tenant_plan(prepared, fetched)
-        self._on_done(result)
         return result
 
     # ------------------------------------------------------------------ drift
@@ -182,7 +182,7 @@ class Planner:
                 return None
             bot_id = entry.base.botId or (entry.model or {}).get("botId") or ""
             try:
-                return _Live(await self._export_live(str(bot_id), entry.workspace))
+                return _Live(await export_live(self.backend, str(bot_id), entry.workspace))
             except TenantOpsError as exc:
                 return exc
 
@@ -191,18 +191,20 @@ class Planner:
             prepared: tuple[DesiredTenant | None, Path],
             fetched: _Live | TenantOpsError | None,
         ) -> TenantDrift:
-            result = _tenant_drift(path, prepared[0], lock, fetched)
-            self._on_done(result)
-            return result
+            return _tenant_drift(path, prepared[0], lock, fetched)
 
-        return DriftReport.of(await self._pipeline(paths, _Stages(prepare, fetch, conclude)))
+        stages = _Stages(prepare, fetch, conclude)
+        return DriftReport.of(await self._pipeline("checking drift", paths, stages))
 
     # ------------------------------------------------------------------ machinery
 
     async def _pipeline(
-        self, paths: Sequence[Path], stages: _Stages[_Prepared, _Fetched, _Result]
+        self, label: str, paths: Sequence[Path], stages: _Stages[_Prepared, _Fetched, _Result]
     ) -> list[_Result]:
-        """Run every path through prepare (CPU), fetch (network, in parallel), conclude (CPU)."""
+        """Run every path through prepare (CPU), fetch (network, in parallel), conclude (CPU).
+
+        The reporter hears of each tenant as it is concluded.
+        """
         todo: asyncio.Queue[tuple[Path, _Prepared] | None] = asyncio.Queue(
             maxsize=2 * self.parallelism
         )
@@ -224,17 +226,15 @@ class Planner:
         async def conclude() -> None:
             for _ in paths:
                 results.append(stages.conclude(*await done.get()))
+                self.reporter.advance(results[-1])
                 await asyncio.sleep(0)
 
-        await asyncio.gather(produce(), conclude(), *(work() for _ in range(self.parallelism)))
-        return results
-
-    async def _export_live(self, bot_id: str, workspace: str) -> BotDoc | None:
-        """The live model in ``workspace``; ``None`` when it has no such bot (yet)."""
+        self.reporter.begin(label, len(paths))
         try:
-            return await self.backend.export_bot(bot_id, workspace_id=workspace)
-        except NotFoundError:
-            return None
+            await asyncio.gather(produce(), conclude(), *(work() for _ in range(self.parallelism)))
+        finally:
+            self.reporter.end()
+        return results
 
     async def _export_bases(self) -> Bases:
         return await export_bases(self.fleet, self.backend)

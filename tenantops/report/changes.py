@@ -7,7 +7,7 @@ masked before anything is formatted (each tenant's redactor is applied to every 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
@@ -188,12 +188,6 @@ def plan_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     body = "\n".join(sections[t.tenant] for t in plan.tenants if t.tenant in sections)
     text = head + table + errors + ("\n" + body if body else "")
     return text if len(text) <= limit else text[: limit - 40] + "\n\n…(truncated)\n"
-
-
-def tenants_of(plan: Plan, names: Iterable[str]) -> list[TenantPlan]:
-    """The plan's tenants named in ``names``, in plan order."""
-    wanted = set(names)
-    return [t for t in plan.tenants if t.tenant in wanted]
 
 
 # --------------------------------------------------------------------------- drift

@@ -3,7 +3,7 @@
 The shell behind ``tenantops serve``. A tenant definition arrives as JSON; it is put
 in the fleet as if it were ``tenants/<name>.yaml`` (or written there with
 ``write_tenant_files``), then :class:`~tenantops.pipeline.planner.Planner` and
-:class:`~tenantops.apply.applier.Applier` run exactly as ``tenantops plan`` and ``apply`` do,
+:class:`~tenantops.apply.interpret.Applier` run exactly as ``tenantops plan`` and ``apply`` do,
 with the same lockfile, audit trail and tenant leases. The work runs in a task of its
 own, so a client that disconnects never aborts a deployment half-way, and the caller
 waits at most ``deadline`` seconds for it.
@@ -19,13 +19,17 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from tenantops import config as cfg
-from tenantops.apply.applier import Applier, ApplyOptions, TenantResult
 from tenantops.apply.audit import AuditLog
-from tenantops.apply.lockfile import atomic_write_text, read_lockfile
-from tenantops.apply.locks import LockBackend
+from tenantops.apply.explain import explain_steps
+from tenantops.apply.interpret import Applier, ApplyOptions, TenantResult
+from tenantops.apply.lockfile import read_lockfile
+from tenantops.apply.locks import LockStore
+from tenantops.apply.steps import TenantSteps
 from tenantops.backends.base import Backend
 from tenantops.config.fleet import Fleet
+from tenantops.core.model import is_name
 from tenantops.core.plan import Plan, change_json
+from tenantops.durable import atomic_write_text
 from tenantops.errors import ConfigError, ValidationFailed
 from tenantops.pipeline.planner import Planner
 
@@ -52,7 +56,7 @@ class Provisioner:
         backend: Backend,
         *,
         audit: AuditLog,
-        locks: LockBackend,
+        locks: LockStore,
         options: ApplyOptions | None = None,
         write_tenant_files: bool = False,
         deadline: float = 120.0,
@@ -108,17 +112,20 @@ class Provisioner:
             return ProvisionResult(
                 "failed", name, {"message": tenant_plan.error, "changes": [], "rolledBack": False}
             )
-        if dry_run:
-            return ProvisionResult("planned", name, {"planId": plan.plan_id, "changes": changes})
         applier = Applier(
             fleet=fleet,
             backend=self.backend,
-            audit=self.audit,
+            journal=self.audit,
             locks=self.locks,
             lockfile=self.project.root / self.project.config.lockfile,
             options=self.options,
         )
-        (result,) = await applier.apply(Plan(plan.plan_id, plan.created_at, (tenant_plan,)))
+        one = Plan(plan.plan_id, plan.created_at, (tenant_plan,))
+        if dry_run:
+            (explained,) = await applier.explain(one)
+            body = {"planId": plan.plan_id, "changes": changes, "steps": _steps(explained)}
+            return ProvisionResult("planned", name, body)
+        (result,) = await applier.apply(one)
         return self._result(name, plan.plan_id, result, changes)
 
     def _result(
@@ -146,16 +153,25 @@ class Provisioner:
         return entry.model_dump(mode="json", exclude={"model"}, exclude_none=True)
 
 
+#: Longest tenant name serve accepts (it becomes a file name).
+_MAX_NAME = 128
+
+
 def _safe_name(name: str) -> str:
     # The name becomes a path: refuse anything the config format would refuse anyway.
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", name):
+    if not is_name(name) or len(name) > _MAX_NAME:
         raise ConfigError(
             "name must be letters, digits, '.', '_' or '-' (and start with a letter or digit)",
             pointer="/name",
         )
     return name
+
+
+def _steps(explained: TenantSteps) -> list[str]:
+    """The dry run's steps as sentences (or why they cannot be known yet)."""
+    if explained.error is not None:
+        return [f"cannot tell: {explained.error}"]
+    return explain_steps(explained.steps)
 
 
 def _details(exc: ValidationFailed | ConfigError) -> list[dict[str, str]]:

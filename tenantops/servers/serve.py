@@ -74,82 +74,58 @@ def _problem(status: int, error: str, message: str, **extra: Any) -> JSONRespons
     )
 
 
-def create_app(provisioner: Provisioner, tokens: Sequence[str]) -> FastAPI:
-    """The API; ``tokens`` are the accepted bearer tokens (at least one)."""
-    if not tokens:
-        raise ValueError("at least one API token is needed")
-    keys = [t.encode() for t in tokens]
-    registry = CollectorRegistry()
-    requests = Counter(
-        "tenantops_provision_requests",
-        "Provisioning requests by outcome.",
-        ["outcome"],
-        registry=registry,
-    )
-    duration = Histogram("tenantops_provision_seconds", "Provisioning time.", registry=registry)
-    errors: dict[int | str, dict[str, Any]] = {
-        400: {"model": Problem},
-        401: {"model": Problem},
-        422: {"model": Problem},
-    }
-    app = FastAPI(
-        title="tenantops provisioning API",
-        version="1",
-        openapi_url="/openapi.json",
-        docs_url=None,
-        redoc_url=None,
-    )
+class _BearerAuth:
+    """Accepts any of several tokens, so that one can be rotated without downtime."""
 
-    def authorized(request: Request) -> bool:
+    def __init__(self, tokens: Sequence[str]) -> None:
+        if not tokens:
+            raise ValueError("at least one API token is needed")
+        self._keys = [t.encode() for t in tokens]
+
+    def allows(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return False
         given = token.strip().encode()
         # Compare with every token, so timing tells nothing about which one is close.
-        return any([hmac.compare_digest(given, key) for key in keys])
+        return any([hmac.compare_digest(given, key) for key in self._keys])
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"path": "/" + "/".join(str(p) for p in e["loc"][1:]), "message": str(e["msg"])}
-            for e in exc.errors()
-        ]
-        return _problem(
-            422,
-            "invalid_request",
-            "the request body is not a provisioning request",
-            details=details,
+
+_UNAUTHORIZED = "send Authorization: Bearer <token> (TENANTOPS_API_TOKEN)"
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem},
+    401: {"model": Problem},
+    422: {"model": Problem},
+}
+
+
+class _Api:
+    """The routes' handlers, sharing the provisioner, the tokens and the metrics."""
+
+    def __init__(self, provisioner: Provisioner, auth: _BearerAuth) -> None:
+        self.provisioner = provisioner
+        self.auth = auth
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tenantops_provision_requests",
+            "Provisioning requests by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "tenantops_provision_seconds", "Provisioning time.", registry=self.registry
         )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        return _problem(exc.status_code, "http_error", str(exc.detail))
-
-    @app.post(
-        "/api/v1/tenant/provision",
-        status_code=201,
-        response_model=Provisioned,
-        responses={
-            200: {"model": Provisioned},
-            202: {"model": Provisioned},
-            409: {"model": Provisioned},
-            502: {"model": Provisioned},
-            **errors,
-        },
-    )
-    async def provision(request: Request, body: ProvisionRequest) -> Response:
+    async def provision(self, request: Request, body: ProvisionRequest) -> Response:
         """Validate, render, deploy, poll, roll back on failure and assign roles for one tenant."""
-        if not authorized(request):
-            requests.labels("unauthorized").inc()
-            return _problem(
-                401, "unauthorized", "send Authorization: Bearer <token> (TENANTOPS_API_TOKEN)"
-            )
+        if not self.auth.allows(request):
+            self.requests.labels("unauthorized").inc()
+            return _problem(401, "unauthorized", _UNAUTHORIZED)
         started = time.perf_counter()
-        result = await provisioner.provision(body.tenant, dry_run=body.dry_run)
-        duration.observe(time.perf_counter() - started)
-        requests.labels(result.outcome).inc()
-        status = _STATUS[result.outcome]
+        result = await self.provisioner.provision(body.tenant, dry_run=body.dry_run)
+        self.duration.observe(time.perf_counter() - started)
+        self.requests.labels(result.outcome).inc()
         if result.outcome == "invalid":
             return _problem(
                 422,
@@ -163,27 +139,71 @@ def create_app(provisioner: Provisioner, tokens: Sequence[str]) -> FastAPI:
             "completedAt": now_iso(),
             **result.body,
         }
-        return JSONResponse(answer, status_code=status)
+        return JSONResponse(answer, status_code=_STATUS[result.outcome])
 
-    @app.get("/api/v1/tenant/{tenant_id}", responses={404: {"model": Problem}, **errors})
-    async def tenant_state(request: Request, tenant_id: str) -> Response:
+    async def tenant_state(self, request: Request, tenant_id: str) -> Response:
         """The tenant's last applied state, from the lockfile."""
-        if not authorized(request):
-            return _problem(
-                401, "unauthorized", "send Authorization: Bearer <token> (TENANTOPS_API_TOKEN)"
-            )
-        state = provisioner.applied_state(tenant_id)
+        if not self.auth.allows(request):
+            return _problem(401, "unauthorized", _UNAUTHORIZED)
+        state = self.provisioner.applied_state(tenant_id)
         if state is None:
             return _problem(404, "not_found", f"tenant {tenant_id} has never been applied")
         return JSONResponse({"tenantId": tenant_id, **state})
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        """The process is alive."""
-        return {"status": "ok"}
+    async def metrics(self) -> Response:
+        return Response(generate_latest(self.registry), media_type="text/plain; version=0.0.4")
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+async def _invalid(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"path": "/" + "/".join(str(p) for p in e["loc"][1:]), "message": str(e["msg"])}
+        for e in exc.errors()
+    ]
+    return _problem(
+        422, "invalid_request", "the request body is not a provisioning request", details=details
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _problem(exc.status_code, "http_error", str(exc.detail))
+
+
+def create_app(provisioner: Provisioner, tokens: Sequence[str]) -> FastAPI:
+    """The API; ``tokens`` are the accepted bearer tokens (at least one)."""
+    api = _Api(provisioner, _BearerAuth(tokens))
+    app = FastAPI(
+        title="tenantops provisioning API",
+        version="1",
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http_error)
+    provisioned: dict[int | str, dict[str, Any]] = {
+        code: {"model": Provisioned} for code in (200, 202, 409, 502)
+    }
+    app.add_api_route(
+        "/api/v1/tenant/provision",
+        api.provision,
+        methods=["POST"],
+        status_code=201,
+        response_model=Provisioned,
+        responses={**provisioned, **_ERRORS},
+    )
+    app.add_api_route(
+        "/api/v1/tenant/{tenant_id}",
+        api.tenant_state,
+        methods=["GET"],
+        responses={404: {"model": Problem}, **_ERRORS},
+    )
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/metrics", api.metrics, methods=["GET"], include_in_schema=False)
     return app

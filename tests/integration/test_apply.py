@@ -77,6 +77,29 @@ def test_apply_a_saved_plan(sim: SimServer, repo: Path, tmp_path: Path) -> None:
     assert run("plan", "--detailed-exitcode")[0] == 0
 
 
+def test_dry_run_prints_the_steps_and_changes_nothing(
+    sim: SimServer, repo: Path, tmp_path: Path
+) -> None:
+    """apply --dry-run PLANFILE prints each tenant's steps; no deploy, lockfile or audit."""
+    code, out, err = run("apply", "--dry-run", str(plan_file(tmp_path, "stark", "acme")))
+    assert code == 0, err
+    lines = out.splitlines()
+    stark = lines[lines.index("tenant stark:") + 1 :]
+    assert stark[0].startswith("  - deploy the planned model with idempotency key tenantops-")
+    assert stark[-1] == "  - record the planned model as applied in the lockfile"
+    assert "tenant acme:" in lines
+    assert deployments(sim) == []
+    assert not (repo / "tenantops.lock").exists()
+    assert not (repo / "audit").exists()
+
+
+def test_dry_run_needs_a_plan_file(repo: Path) -> None:
+    """--dry-run explains a saved plan; without one it is a usage error."""
+    code, _, err = run("apply", "--dry-run", "stark")
+    assert code == 2
+    assert "--dry-run explains a saved plan" in err
+
+
 def test_roles_are_assigned_and_revoked(sim: SimServer, tmp_path: Path) -> None:
     """Missing roles are assigned and unlisted ones revoked in managed workspaces."""
     assert run("apply", str(plan_file(tmp_path, "acme", "umbrella")))[0] == 0

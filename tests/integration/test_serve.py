@@ -118,6 +118,16 @@ def test_dry_run_plans_only(api: str, sim: SimServer, repo: Path) -> None:
     assert not (repo / "tenants/newco.yaml").exists()
 
 
+def test_dry_run_lists_the_steps_apply_would_take(api: str) -> None:
+    """dryRun answers the decided steps: deploy, roles, lock entry, as apply --dry-run does."""
+    response = provision(api, tenant("stepsco"), dry_run=True)
+    assert response.status_code == 200, response.text
+    steps = response.json()["steps"]
+    assert steps[0].startswith("deploy the planned model with idempotency key tenantops-")
+    assert "assign role admin to admin@stepsco.example" in steps
+    assert steps[-1] == "record the planned model as applied in the lockfile"
+
+
 def test_validation_errors_list_every_pointer(api: str) -> None:
     """An invalid tenant is 422 with every error and its JSON pointer."""
     bad = tenant("newco", params={"langCode": "English", "maxRetries": -1}, colour="blue")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tenantops.apply.locks import FileLocks, LeaseInfo, RedisLocks, default_holder, open_locks
+from tenantops.apply.locks import FileLocks, LeaseInfo, RedisLocks, open_locks
 from tenantops.cli.app import App
 from tenantops.cli.unlock import unlock
 from tenantops.errors import LockfileError
@@ -253,17 +252,6 @@ def test_open_locks_refuses_other_schemes() -> None:
     with pytest.raises(LockfileError, match="unsupported lock URL") as caught:
         open_locks("etcd://root:hunter2@etcd:2379", Path("unused"))
     assert "hunter2" not in str(caught.value)
-
-
-def test_default_holder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The default holder names user, host and pid, and survives a missing login name."""
-
-    def no_user() -> str:
-        raise OSError("no login name")
-
-    assert default_holder().endswith(f" pid {os.getpid()}")
-    monkeypatch.setattr("getpass.getuser", no_user)
-    assert default_holder().startswith("unknown@")
 
 
 # ---------------------------------------------------------------- processes

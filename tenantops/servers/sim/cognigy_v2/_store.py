@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from tenantops.apply.lockfile import atomic_write_text
+from tenantops.durable import atomic_write_text
 from tenantops.errors import ConfigError
 from tenantops.servers.sim.cognigy_v2._config import V2Config
 

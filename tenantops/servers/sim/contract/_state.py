@@ -50,8 +50,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tenantops.apply.lockfile import atomic_write_text
 from tenantops.core.model import BotDoc
+from tenantops.durable import atomic_write_text
 from tenantops.errors import ConfigError
 from tenantops.servers.sim.contract._config import DEFAULT_CLIENT, SimClient, SimConfig
 from tenantops.servers.sim.contract._export import ExportCache

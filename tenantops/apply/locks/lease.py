@@ -1,0 +1,275 @@
+"""Tenant leases: what a lease is, how it is kept alive, and the LockStore Protocol.
+
+A lease names its holder and expires on its own unless renewed, so a killed CI job
+frees its tenant after one TTL; while a lease is held, a background task renews it
+every third of its TTL. The stores that keep leases (files, Redis) live beside this
+module and know nothing of what an apply does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from tenantops.apply.polling import poll
+from tenantops.core.model import is_name
+from tenantops.errors import LockfileError
+
+__all__ = [
+    "Keeper",
+    "Lease",
+    "LeaseInfo",
+    "LockStore",
+    "acquire_polling",
+    "check_args",
+    "check_tenant",
+    "iso",
+    "new_lease",
+]
+
+_FIRST_POLL, _MAX_POLL = 0.05, 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    """Who holds a tenant's lease, and until when (unix seconds)."""
+
+    tenant: str
+    holder: str
+    token: str
+    acquired_at: float
+    expires_at: float
+
+    @property
+    def acquired_iso(self) -> str:
+        """``acquired_at`` as UTC ISO 8601, for messages."""
+        return iso(self.acquired_at)
+
+    @property
+    def expires_iso(self) -> str:
+        """``expires_at`` as UTC ISO 8601, for messages."""
+        return iso(self.expires_at)
+
+    def to_json(self) -> str:
+        """The lease as stored in a lease file or a Redis value."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> LeaseInfo:
+        """Parse a stored lease.
+
+        Raises:
+            ValueError: ``raw`` is not a lease.
+        """
+        doc = json.loads(raw)
+        if not isinstance(doc, dict):
+            raise ValueError("a lease is a JSON object")
+        try:
+            return cls(
+                tenant=str(doc["tenant"]),
+                holder=str(doc["holder"]),
+                token=str(doc["token"]),
+                acquired_at=float(doc["acquired_at"]),
+                expires_at=float(doc["expires_at"]),
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"missing or mistyped field {exc}") from exc
+
+
+class Keeper(Protocol):
+    """What a :class:`Lease` needs from its backend; both calls compare the token."""
+
+    async def _renew_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
+        """The renewed lease, or None when ``info.token`` no longer holds the tenant."""
+        ...
+
+    async def _release_lease(self, info: LeaseInfo) -> None: ...
+
+
+class Lease:
+    """A held tenant lock, renewed in the background until released.
+
+    Use it as an async context manager (``async with await locks.acquire(...)``) or
+    call :meth:`release` yourself.
+
+    Attributes:
+        info: the lease as last written (``expires_at`` moves on each renewal).
+        ttl: seconds each renewal extends the lease by.
+        lost: True once a renewal found the lease broken or expired; the caller should
+            stop changing the tenant, since another run may now hold it.
+    """
+
+    def __init__(self, info: LeaseInfo, *, ttl: float, keeper: Keeper) -> None:
+        self.info = info
+        self.ttl = ttl
+        self.lost = False
+        self._keeper = keeper
+        self._released = False
+        loop = asyncio.get_running_loop()
+        self._valid_until = loop.time() + ttl
+        self._task: asyncio.Task[None] | None = loop.create_task(
+            self._keep_alive(), name=f"renew lease on {info.tenant}"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Lease {self.info.tenant} held by {self.info.holder!r} lost={self.lost}>"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.release()
+
+    async def renew(self) -> None:
+        """Extend the lease to now + ``ttl``, if this run still holds it.
+
+        Raises:
+            LockfileError: the lease was broken, expired and taken, or released; or
+                the lock store cannot be reached.
+        """
+        if self._released or not await self._refresh():
+            raise LockfileError(
+                f"lost the lock on tenant {self.info.tenant}: its lease expired or was "
+                "broken with `tenantops unlock`; another run may be changing it, so "
+                "stop and check before applying again"
+            )
+
+    async def release(self) -> None:
+        """Stop renewing and remove the lease if this run still holds it; idempotent.
+
+        Raises:
+            LockfileError: the lock store cannot be reached (the lease then expires).
+        """
+        if self._released:
+            return
+        self._released = True
+        if self._task is not None:
+            self._task.cancel()
+            # asyncio.wait, unlike awaiting the task, lets our own cancellation through.
+            await asyncio.wait({self._task})
+            self._task = None
+        await self._keeper._release_lease(self.info)
+
+    async def _refresh(self) -> bool:
+        # Timed on the monotonic clock from before the write, so it never overstates.
+        started = asyncio.get_running_loop().time()
+        renewed = await self._keeper._renew_lease(self.info, self.ttl)
+        if renewed is None:
+            self.lost = True
+            return False
+        self.info = renewed
+        self._valid_until = started + self.ttl
+        return True
+
+    async def _keep_alive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            try:
+                if not await self._refresh():
+                    return
+            except LockfileError:
+                # Store unreachable: keep trying while the last renewal still covers us.
+                if loop.time() >= self._valid_until:
+                    self.lost = True
+                    return
+
+
+class LockStore(Protocol):
+    """Where tenant leases live: lease files or Redis."""
+
+    async def acquire(self, tenant: str, *, holder: str, ttl: float, timeout: float) -> Lease:
+        """Take ``tenant``'s lease, waiting up to ``timeout`` seconds while another run holds it.
+
+        Args:
+            tenant: the tenant to lock.
+            holder: who is taking it, shown to anyone who has to wait.
+            ttl: seconds the lease lives without renewal.
+            timeout: seconds to wait for a held lease to be released or to expire.
+
+        Raises:
+            LockfileError: still held after ``timeout`` (the message names the holder),
+                or the lock store cannot be used.
+        """
+        ...
+
+    async def peek(self, tenant: str) -> LeaseInfo | None:
+        """The tenant's current unexpired lease, or None."""
+        ...
+
+    async def break_lock(self, tenant: str) -> LeaseInfo | None:
+        """Remove the tenant's lease, whoever holds it; the live lease removed, or None."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the backend's connections (not the leases)."""
+        ...
+
+
+async def acquire_polling(
+    tenant: str, attempt: Callable[[], Awaitable[Lease | LeaseInfo | None]], timeout: float
+) -> Lease:
+    """Run ``attempt`` with a growing sleep until it returns a Lease or ``timeout`` runs out.
+
+    Raises:
+        LockfileError: still held at the deadline; the message names the last holder seen.
+    """
+    holders: list[LeaseInfo] = []
+
+    def taken(result: Lease | LeaseInfo | None) -> bool:
+        if isinstance(result, LeaseInfo):
+            holders.append(result)
+        return isinstance(result, Lease)
+
+    result, _ = await poll(attempt, taken, first=_FIRST_POLL, longest=_MAX_POLL, timeout=timeout)
+    if isinstance(result, Lease):
+        return result
+    raise _locked_error(tenant, holders[-1] if holders else None)
+
+
+def _locked_error(tenant: str, holder: LeaseInfo | None) -> LockfileError:
+    what = (
+        f"locked by {holder.holder} since {holder.acquired_iso} "
+        f"(lease expires {holder.expires_iso})"
+        if holder
+        else "locked"
+    )
+    return LockfileError(
+        f"tenant {tenant} is {what}; wait, or run `tenantops unlock {tenant}` if that run is dead"
+    )
+
+
+def new_lease(tenant: str, holder: str, now: float, ttl: float) -> LeaseInfo:
+    return LeaseInfo(
+        tenant=tenant,
+        holder=holder,
+        token=secrets.token_hex(16),
+        acquired_at=now,
+        expires_at=now + ttl,
+    )
+
+
+def check_tenant(tenant: str) -> None:
+    if not is_name(tenant):
+        raise LockfileError(f"cannot lock {tenant!r}: not a tenant name")
+
+
+def check_args(tenant: str, ttl: float, timeout: float) -> None:
+    check_tenant(tenant)
+    if ttl <= 0 or timeout < 0:
+        raise ValueError(f"ttl must be > 0 and timeout >= 0, not {ttl} and {timeout}")
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

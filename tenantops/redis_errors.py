@@ -1,0 +1,63 @@
+"""The one place where redis-py's exceptions become tenantops errors.
+
+The relay's session store and the Redis lock store both talk to Redis (standalone or
+Cluster). Which failures mean "Redis is unavailable, retry shortly" and which mean
+"Redis refused this operation" is decided here, once; each caller only says which
+error class its users expect and what to tell them. redis-py is imported only when a
+Redis-backed feature is actually used, so ``tenantops --help`` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from tenantops.errors import TenantOpsError
+
+__all__ = ["ErrorFactory", "map_redis_errors"]
+
+#: Builds the caller's error from a message and whether Redis was merely unavailable.
+ErrorFactory = Callable[[str, bool], TenantOpsError]
+
+
+def _unavailable_types() -> tuple[type[BaseException], ...]:
+    from redis import exceptions as e
+
+    # Failovers, restarts and network trouble: the operation may well succeed shortly.
+    return (
+        e.ConnectionError,
+        e.TimeoutError,
+        e.ClusterDownError,
+        e.TryAgainError,
+        e.MasterDownError,
+        e.ReadOnlyError,
+        e.BusyLoadingError,
+        e.MaxConnectionsError,
+        e.SlotNotCoveredError,
+        e.ClusterError,
+        e.RedisClusterException,
+    )
+
+
+@contextmanager
+def map_redis_errors(make_error: ErrorFactory, *, secret: str | None = None) -> Iterator[None]:
+    """Translate redis-py failures raised inside the block with ``make_error``.
+
+    Args:
+        make_error: the caller's error for a message, and ``True`` when Redis was
+            unavailable (as opposed to refusing the operation).
+        secret: a password to mask should redis-py echo it in a message.
+
+    Raises:
+        TenantOpsError: whatever ``make_error`` builds, chained to the redis error.
+    """
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except RedisError as exc:
+        unavailable = isinstance(exc, _unavailable_types())
+        detail = f"{type(exc).__name__}: {exc}" if unavailable else str(exc)
+        if secret:
+            detail = detail.replace(secret, "***")
+        raise make_error(detail, unavailable) from exc
