@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/validate_fleet.py
 	$(BIN)/python bench/client_overhead.py
 	$(BIN)/python bench/plan_fleet.py
+	$(BIN)/python bench/v2_calls.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

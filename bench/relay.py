@@ -609,21 +609,24 @@ def _source_line(path: Path, needle: str) -> int | None:
 
 def _categories() -> list[tuple[str, re.Pattern[str]]]:
     """What each relay step looks like in a py-spy frame, outermost match wins."""
-    state = ROOT / "tenantops" / "state.py"
-    snapshot = _source_line(state, "await self._snapshot(")
-    cas = _source_line(state, "await self._transition(")
+    store = ROOT / "tenantops" / "relay" / "store.py"
+    snapshot = _source_line(store, "await self._snapshot(")
+    cas = _source_line(store, "await self._transition(")
     steps = [
         ("request body read", r"^_read_body "),
         ("signature (WebhookVerifier.verify)", r"^WebhookVerifier\.verify "),
         ("payload parse (pydantic)", r"model_validate_json "),
-        ("Redis snapshot EVALSHA", rf"^SessionStore\.transition \(.*state\.py:{snapshot}\)"),
-        ("Redis CAS EVALSHA", rf"^SessionStore\.transition \(.*state\.py:{cas}\)"),
-        ("session merge + protobuf", r"\(tenantops/wire\.py"),
+        ("Redis snapshot EVALSHA", rf"^SessionStore\._apply \(.*store\.py:{snapshot}\)"),
+        ("Redis CAS EVALSHA", rf"^SessionStore\._apply \(.*store\.py:{cas}\)"),
+        ("session merge + protobuf", r"\(tenantops/relay/wire\.py"),
         ("Redis finish SET (delivery record)", r"^SessionStore\.finish "),
         ("PATCH: stamina/tenacity retry loop", r"\((stamina|tenacity)/"),
-        ("PATCH: aiohttp (via httpx-aiohttp)", r"\((aiohttp|httpx_aiohttp)/"),
+        ("PATCH: aiohttp", r"\((aiohttp|httpx_aiohttp)/"),
         ("PATCH: httpx request/response objects", r"\(httpx/"),
-        ("PATCH: PlatformClient/Forwarder own code", r"^(PlatformClient|Forwarder|_decode)"),
+        (
+            "PATCH: PlatformClient/Forwarder own code",
+            r"^(PlatformClient|Forwarder|AiohttpWire|HttpxWire|_decode|_json_bytes)",
+        ),
         ("Prometheus metrics", r"\(prometheus_client/"),
         ("log line (logging + JsonLogFormatter)", r"\(logging/|^JsonLogFormatter"),
         ("response render + send (starlette)", r"\(starlette/responses\.py"),

@@ -87,3 +87,5 @@ top audit show stark
 top audit verify
 
 printf '\nEverything the demo wrote is in %s/ (config copy, lockfile, audit trail, simulator state and log).\n' "$work"
+
+bash demo/cognigy_v2.sh

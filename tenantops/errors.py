@@ -1,8 +1,10 @@
 """Every exception tenantops raises, in one module so that no import cycle can form.
 
 Each dependency's exceptions are translated into these at exactly one place
-(ruamel/pydantic in ``config``, jinja2 in ``core.render``, jsonschema in ``core.schema``,
-httpx/aiohttp in ``backends.contract.client``, redis in ``redis_errors``). Facts travel
+(ruamel/pydantic in ``config.source``, jinja2 in ``core.render``, jsonschema in
+``core.schema``, httpx/aiohttp in ``backends.contract.transport`` and statuses in
+``backends.contract.status``, the v2.0 API in ``backends.cognigy_v2.http``, redis in
+``redis_errors``). Facts travel
 as attributes; messages say what to do next. Only the CLI catches broadly: it prints
 the error (unless the command already showed it in full) and exits with ``exit_code``.
 
@@ -20,6 +22,7 @@ the error (unless the command already showed it in full) and exits with ``exit_c
     ├── ApiError
     │   ├── TransportError ── ApiTimeoutError
     │   ├── AuthError        the token endpoint refused the client
+    │   ├── TaskFailedError (task)  a Cognigy.AI task ended in error, was cancelled or timed out
     │   └── ApiStatusError (status, code, request_id)
     │       ├── BadRequestError, UnauthorizedError, ForbiddenError (scope)
     │       ├── NotFoundError, ConflictError (current_version)
@@ -62,6 +65,7 @@ __all__ = [
     "SignatureError",
     "StalePlanError",
     "StateError",
+    "TaskFailedError",
     "TemplateError",
     "TenantOpsError",
     "TransportError",
@@ -244,6 +248,15 @@ class AuthError(ApiError):
         super().__init__(message)
         self.code = code
         self.status = status
+
+
+class TaskFailedError(ApiError):
+    """A platform task (training, snapshot, restore) ended in ``error`` or ``cancelled``,
+    or outlived its deadline; ``task`` is its last state (``failReason``...)."""
+
+    def __init__(self, message: str, *, task: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.task = task or {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 
 from tenantops.errors import TenantOpsError
 
@@ -20,6 +21,14 @@ __all__ = ["ErrorFactory", "map_redis_errors"]
 ErrorFactory = Callable[[str, bool], TenantOpsError]
 
 
+@cache
+def _redis_error() -> type[BaseException]:
+    from redis.exceptions import RedisError
+
+    return RedisError
+
+
+@cache
 def _unavailable_types() -> tuple[type[BaseException], ...]:
     from redis import exceptions as e
 
@@ -51,11 +60,9 @@ def map_redis_errors(make_error: ErrorFactory, *, secret: str | None = None) -> 
     Raises:
         TenantOpsError: whatever ``make_error`` builds, chained to the redis error.
     """
-    from redis.exceptions import RedisError
-
     try:
         yield
-    except RedisError as exc:
+    except _redis_error() as exc:
         unavailable = isinstance(exc, _unavailable_types())
         detail = f"{type(exc).__name__}: {exc}" if unavailable else str(exc)
         if secret:

@@ -23,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"core", "config", "backends", "pipeline", "apply", "report", "relay", "servers"},
 }
 #: Modules every layer may use: the error tree and small shared mechanisms.
-SHARED = {"errors", "durable", "redis_errors", "_pb", "__init__", "__main__"}
+SHARED = {"errors", "durable", "polling", "redis_errors", "_pb", "__init__", "__main__"}
 
 
 def _module_name(path: Path) -> str:

@@ -83,12 +83,15 @@ class Observed:
         live_fingerprint: :func:`tenantops.core.plan.fingerprint` of the live export.
         history: the audit trail's last state for the tenant.
         live_roles: the workspace's role grants by user, when the plan changes roles.
+        in_flight_status: the platform's status of the deploy left in flight, when its
+            deployment id is known (``success``, ``failed``...).
     """
 
     rendered: Rendered | str
     live_fingerprint: str
     history: History = History()
     live_roles: Mapping[str, RoleGrant] | None = None
+    in_flight_status: str | None = None
 
 
 def history_of(records: Iterable[JournalRecord], plan_id: str) -> History:
@@ -147,11 +150,18 @@ def _staleness(plan: TenantPlan, observed: Observed) -> str | None:
 def _model_steps(plan: TenantPlan, plan_id: str, observed: Observed) -> tuple[Step, ...]:
     in_flight = observed.history.in_flight
     ours = in_flight if in_flight and in_flight.model_sha256 == plan.model_sha256 else None
-    if observed.live_fingerprint == plan.model_sha256:
-        # Live already is the planned model: a killed run's deploy went through, if any.
-        return (RecordRecovered(ours.deployment_id),) if ours else ()
     if ours is not None:
+        if (
+            observed.live_fingerprint == plan.model_sha256
+            and observed.in_flight_status == "success"
+        ):
+            # A killed run's deploy went through and the platform says it succeeded.
+            return (RecordRecovered(ours.deployment_id),)
+        # Live may already show the model while the deploy is not done (on Cognigy.AI the
+        # writes come before training): see it through with its own key, never twice.
         return (ResumeDeploy(ours.key, ours.deployment_id),)
+    if observed.live_fingerprint == plan.model_sha256:
+        return ()
     if not plan.model_changes:
         return ()  # differences only in ignored fields: nothing to deploy
     attempt = 1 + observed.history.rollbacks

@@ -25,11 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, assert_never
 
-from tenantops.apply.decide import Observed, Rendered, decide, history_of
+from tenantops.apply.decide import InFlight, Observed, Rendered, decide, history_of
 from tenantops.apply.journal import Journal
 from tenantops.apply.lockfile import BaseInfo, LockEntry, read_lockfile, write_lockfile
 from tenantops.apply.locks import LockStore
-from tenantops.apply.polling import poll
 from tenantops.apply.steps import (
     AssignRole,
     Deploy,
@@ -48,6 +47,7 @@ from tenantops.core.model import model_sha256
 from tenantops.core.plan import Plan, TenantPlan, fingerprint
 from tenantops.core.redact import Redactor
 from tenantops.errors import (
+    ApiError,
     ApiStatusError,
     ConfigError,
     LockfileError,
@@ -57,6 +57,7 @@ from tenantops.errors import (
     ValidationFailed,
 )
 from tenantops.pipeline.planner import Bases, describe_error, export_bases
+from tenantops.polling import poll
 from tenantops.report.reporter import NullReporter, Reporter
 
 __all__ = ["FAILED_OUTCOMES", "Applier", "ApplyOptions", "Outcome", "TenantResult", "TenantSteps"]
@@ -189,6 +190,16 @@ class Applier:
             )
         except LockfileError as exc:
             return TenantResult(tp.tenant, "locked", message=str(exc))
+        if lease.taken_over is not None:
+            dead = lease.taken_over
+            self._record(
+                tp.tenant,
+                "lease_taken_over",
+                plan_id,
+                holder=dead.holder,
+                pid=dead.pid,
+                acquired_at=dead.acquired_iso,
+            )
         try:
             observed, desired = await self._observe(tp, plan_id, bases)
             run = _Run(tp, plan_id, desired)
@@ -217,11 +228,28 @@ class Applier:
         if (rendered.config_sha256, rendered.model_sha256) != (tp.config_sha256, tp.model_sha256):
             return Observed(rendered, "", history), desired  # stale: no need to ask the API
         workspace = desired.tenant.workspace
-        live = await export_live(self.backend, str(desired.model["botId"]), workspace)
+        live = await export_live(
+            self.backend,
+            str(desired.model["botId"]),
+            workspace,
+            locale=desired.tenant.params.lang_code,
+        )
         roles = None
         if tp.role_changes:
             roles = {g.user_id: g for g in await self.backend.list_roles(workspace)}
-        return Observed(rendered, fingerprint(live), history, roles), desired
+        status = await self._in_flight_status(history.in_flight, tp)
+        return Observed(rendered, fingerprint(live), history, roles, status), desired
+
+    async def _in_flight_status(self, in_flight: InFlight | None, tp: TenantPlan) -> str | None:
+        """The platform's word on a deploy a killed run left in flight, when it can say."""
+        if in_flight is None or in_flight.deployment_id is None:
+            return None
+        if in_flight.model_sha256 != tp.model_sha256:
+            return None
+        try:
+            return (await self.backend.deployment_status(in_flight.deployment_id)).status
+        except NotFoundError:
+            return None
 
     async def _interpret(self, run: _Run, steps: tuple[Step, ...]) -> TenantResult:
         """Carry out ``steps`` in order; a rolled-back deploy ends the tenant's apply."""
@@ -276,7 +304,10 @@ class Applier:
         )
         try:
             deployment = await self.backend.deploy(
-                run.desired.model, target_workspace=workspace, idempotency_key=key
+                run.desired.model,
+                target_workspace=workspace,
+                idempotency_key=key,
+                on_event=lambda event, details: self._record_run(run, event, **details),
             )
         except ApiStatusError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:
@@ -308,11 +339,30 @@ class Applier:
         return status, f"deployment {status.status}{detail}"
 
     async def _roll_back(self, run: _Run, deployment_id: str, reason: str) -> None:
+        """Roll back, then check the workspace is back to what the plan was made against."""
         reason = run.redactor.text(reason)
         self._record_run(run, "rollback_requested", reason=reason)
         status = await self.backend.rollback(deployment_id)
-        self._record_run(run, "rolled_back", reason=reason, status=status.status)
+        restored = await self._is_as_planned_against(run)
+        self._record_run(run, "rolled_back", reason=reason, status=status.status, verified=restored)
         run.notes.append(f"rolled back: {reason}")
+        if restored is False:
+            run.notes.append("the bot does not match its export from before the deploy: check it")
+
+    async def _is_as_planned_against(self, run: _Run) -> bool | None:
+        """Whether the live bot is what the plan was made against (``None``: can't tell now)."""
+        assert run.desired is not None
+        assert run.desired.model is not None
+        try:
+            live = await export_live(
+                self.backend,
+                str(run.desired.model["botId"]),
+                run.desired.tenant.workspace,
+                locale=run.desired.tenant.params.lang_code,
+            )
+        except ApiError:
+            return None  # the rollback itself succeeded; drift will tell later
+        return fingerprint(live) == run.plan.live_fingerprint
 
     # ------------------------------------------------------------------ roles and lockfile
 
@@ -376,7 +426,7 @@ class Applier:
 
     def _record_run(self, run: _Run, event: str, **details: Any) -> None:
         """Journal ``event`` for the run; all but the deploy request name the deployment."""
-        if event not in ("deploy_requested", "deploy_rejected"):
+        if event not in ("deploy_requested", "deploy_rejected", "backup_snapshot"):
             details = {"deployment_id": run.deployment_id, **details}
         self._record(run.plan.tenant, event, run.plan_id, **details)
 

@@ -8,9 +8,9 @@ packages, tasks, context inject) can be added beside it without touching its cal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,10 +22,14 @@ __all__ = [
     "Deployment",
     "DeploymentState",
     "DeploymentStatus",
+    "EventSink",
     "RoleGrant",
     "SessionContext",
     "export_live",
 ]
+
+#: Hears a deploy's events that must be journaled before it goes on.
+EventSink = Callable[[str, Mapping[str, Any]], None]
 
 DeploymentState = Literal["pending", "processing", "success", "failed", "rolled_back"]
 #: States after which a deployment never changes again (but for a rollback).
@@ -72,14 +76,28 @@ class Backend(Protocol):
     or role is :class:`~tenantops.errors.NotFoundError`.
     """
 
-    async def export_bot(self, bot_id: str, *, workspace_id: str | None = None) -> BotDoc:
-        """The bot as deployed in ``workspace_id`` (default: its source workspace)."""
+    async def export_bot(
+        self, bot_id: str, *, workspace_id: str | None = None, locale: str | None = None
+    ) -> BotDoc:
+        """The bot as deployed in ``workspace_id`` (default: its source workspace).
+
+        ``locale`` is the tenant's ``langCode``, for platforms whose content is per locale.
+        """
         ...
 
     async def deploy(
-        self, model: BotDoc, *, target_workspace: str, idempotency_key: str
+        self,
+        model: BotDoc,
+        *,
+        target_workspace: str,
+        idempotency_key: str,
+        on_event: EventSink | None = None,
     ) -> Deployment:
-        """Start deploying ``model``; the same key again answers the same deployment."""
+        """Start deploying ``model``; the same key again answers the same deployment.
+
+        ``on_event(name, details)`` hears what the journal must hold before the deploy
+        goes on (a backup snapshot taken before the first write); it may raise to stop.
+        """
         ...
 
     async def deployment_status(self, deployment_id: str) -> DeploymentStatus:
@@ -128,9 +146,11 @@ class Backend(Protocol):
         ...
 
 
-async def export_live(backend: Backend, bot_id: str, workspace: str) -> BotDoc | None:
+async def export_live(
+    backend: Backend, bot_id: str, workspace: str, *, locale: str | None = None
+) -> BotDoc | None:
     """The bot as live in ``workspace``; ``None`` when the workspace has no such bot (yet)."""
     try:
-        return await backend.export_bot(bot_id, workspace_id=workspace)
+        return await backend.export_bot(bot_id, workspace_id=workspace, locale=locale)
     except NotFoundError:
         return None

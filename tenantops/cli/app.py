@@ -17,7 +17,7 @@ from tenantops.report.reporter import Reporter, RichReporter
 if TYPE_CHECKING:
     from tenantops.apply.audit import AuditLog
     from tenantops.apply.locks import LockStore
-    from tenantops.backends.contract.client import PlatformClient
+    from tenantops.backends.base import Backend
     from tenantops.config import Project
     from tenantops.config.fleet import Fleet
     from tenantops.core.redact import Redactor
@@ -90,22 +90,23 @@ class App:
 
         return open_locks(lock_url, self.project().root / LOCKS_DIR)
 
-    def client(self, *, parallelism: int = 8) -> PlatformClient:
-        """An API client from ``api:`` and the environment (errors name what to set)."""
-        from tenantops.backends.contract.client import PlatformClient
+    def backend(self, *, parallelism: int = 8) -> Backend:
+        """The platform ``api.flavor`` names, from ``api:`` and the environment."""
+        from tenantops.backends.factory import open_backend
         from tenantops.config import resolve_api
 
-        return PlatformClient.from_settings(
-            resolve_api(self.project()), max_connections=max(parallelism, 8)
-        )
+        return open_backend(resolve_api(self.project()), max_connections=max(parallelism, 8))
 
-    def run(self, work: Callable[[PlatformClient], Awaitable[T]], *, parallelism: int = 8) -> T:
-        """Run ``work`` with a client that is closed afterwards."""
+    def run(self, work: Callable[[Backend], Awaitable[T]], *, parallelism: int = 8) -> T:
+        """Run ``work`` with a backend that is closed afterwards."""
         import asyncio
 
         async def main() -> T:
-            async with self.client(parallelism=parallelism) as client:
-                return await work(client)
+            backend = self.backend(parallelism=parallelism)
+            try:
+                return await work(backend)
+            finally:
+                await backend.aclose()
 
         return asyncio.run(main())
 

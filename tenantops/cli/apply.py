@@ -14,7 +14,7 @@ from tenantops.cli.options import deploy_timeout, lock_url, parallelism
 
 if TYPE_CHECKING:
     from tenantops.apply.interpret import Applier, ApplyOptions, TenantResult
-    from tenantops.backends.contract.client import PlatformClient
+    from tenantops.backends.base import Backend
     from tenantops.core.plan import Plan
     from tenantops.core.redact import Redactor
 
@@ -152,7 +152,7 @@ def _confirmed() -> bool:
 
 
 def _applier(
-    app: App, client: PlatformClient, plan: Plan, options: ApplyOptions, lock_url: str | None
+    app: App, client: Backend, plan: Plan, options: ApplyOptions, lock_url: str | None
 ) -> Applier:
     from dataclasses import replace
 
@@ -171,7 +171,7 @@ def _applier(
 
 
 def _run(app: App, plan: Plan, options: ApplyOptions, lock_url: str | None) -> list[TenantResult]:
-    async def work(client: PlatformClient) -> list[TenantResult]:
+    async def work(client: Backend) -> list[TenantResult]:
         applier = _applier(app, client, plan, options, lock_url)
         try:
             return await applier.apply(plan)
@@ -186,7 +186,7 @@ def _explain(app: App, plan: Plan, options: ApplyOptions, lock_url: str | None) 
     from tenantops.apply.explain import explain_plan
     from tenantops.apply.steps import TenantSteps
 
-    async def work(client: PlatformClient) -> list[TenantSteps]:
+    async def work(client: Backend) -> list[TenantSteps]:
         applier = _applier(app, client, plan, options, lock_url)
         try:
             return await applier.explain(plan)

@@ -9,8 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from tenantops.errors import RelayError
+
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+
+    from tenantops.relay.signatures import WebhookVerifier
 
 __all__ = ["app_factory", "session_relay"]
 
@@ -67,7 +71,7 @@ def session_relay(**options: Any) -> None:
         not options["insecure_skip_signature"]
         and not os.environ.get("TENANTOPS_WEBHOOK_SECRET", "").strip()
     ):
-        raise click.ClickException(
+        raise RelayError(
             "no webhook secret: set TENANTOPS_WEBHOOK_SECRET (whsec_..., several separated by "
             "spaces), or pass --insecure-skip-signature for a local test"
         )
@@ -86,23 +90,15 @@ def session_relay(**options: Any) -> None:
 
 def app_factory() -> Starlette:
     """Build the relay from the command's options and the environment (run in each worker)."""
-    import logging
-
     from tenantops.backends.contract.client import PlatformClient
     from tenantops.config import Project, resolve_api
     from tenantops.core.model import ProjectConfig
-    from tenantops.relay.app import Forwarder, JsonLogFormatter, create_app
-    from tenantops.relay.signatures import WebhookVerifier
+    from tenantops.relay.app import Forwarder, create_app
     from tenantops.relay.store import SessionStore
 
     options = json.loads(os.environ.get(_OPTIONS_ENV, "{}"))
     env = os.environ
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLogFormatter())
-    logger = logging.getLogger("tenantops.relay.app")
-    logger.handlers[:] = [handler]
-    logger.setLevel(options.get("log_level", "info").upper())
-    logger.propagate = False
+    _log_json_lines(options.get("log_level", "info"))
     # No config repo here: the API settings come from the environment alone, through
     # the same fallbacks (and the same errors) as every other command.
     project = Project(
@@ -114,15 +110,7 @@ def app_factory() -> Starlette:
     api = resolve_api(project)
     client = PlatformClient.from_settings(api, max_connections=256)
     store = SessionStore(_redis(options, env), session_ttl=int(options.get("session_ttl", 1800)))
-    secrets = env.get("TENANTOPS_WEBHOOK_SECRET", "")
-    try:
-        verifier = (
-            None
-            if options.get("insecure_skip_signature") and not secrets.strip()
-            else WebhookVerifier.from_env(secrets)
-        )
-    except ValueError as exc:
-        raise click.ClickException(f"TENANTOPS_WEBHOOK_SECRET: {exc}") from exc
+    verifier = _verifier(env.get("TENANTOPS_WEBHOOK_SECRET", ""), options)
 
     async def close() -> None:
         await client.aclose()
@@ -131,6 +119,36 @@ def app_factory() -> Starlette:
     app = create_app(store, Forwarder(client), verifier, on_shutdown=close)
     _tune_gc()
     return app
+
+
+def _log_json_lines(level: str) -> None:
+    """The relay's log: JSON lines on stderr at ``level``, not passed to the root logger."""
+    import logging
+
+    from tenantops.relay.app import JsonLogFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    logger = logging.getLogger("tenantops.relay.app")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def _verifier(secrets: str, options: dict[str, Any]) -> WebhookVerifier | None:
+    """The signature check; ``None`` only for ``--insecure-skip-signature`` without secrets.
+
+    Raises:
+        RelayError: a secret in ``TENANTOPS_WEBHOOK_SECRET`` is malformed.
+    """
+    from tenantops.relay.signatures import WebhookVerifier
+
+    if options.get("insecure_skip_signature") and not secrets.strip():
+        return None
+    try:
+        return WebhookVerifier.from_env(secrets)
+    except ValueError as exc:
+        raise RelayError(f"TENANTOPS_WEBHOOK_SECRET: {exc}") from exc
 
 
 def _tune_gc() -> None:
@@ -156,7 +174,7 @@ def _redis(options: dict[str, Any], env: os._Environ[str]) -> Any:
     from tenantops.relay.store import cluster_nodes_from_env
 
     nodes = cluster_nodes_from_env(env)
-    # No socket_timeout: the store bounds each whole operation (state.OPERATION_TIMEOUT),
+    # No socket_timeout: the store bounds each whole operation (store.OPERATION_TIMEOUT),
     # and redis-py's per-send timeout costs ~100 us a request on this hot path.
     common: dict[str, Any] = {"socket_connect_timeout": 1.0}
     if nodes:

@@ -29,16 +29,16 @@ def render(app: App, tenant: str, show_secrets: bool, base_file: Path | None) ->
 
     fleet = app.fleet()
     (path,) = fleet.tenant_paths([tenant])
+    template = fleet.template(fleet.load(path).template)
     bases = None
     if base_file is not None:
         base = cfg.read_json(base_file, display=base_file)
-        bases = {str(base.get("botId")): base} if isinstance(base, dict) else None
+        bases = {template.base_key: base} if isinstance(base, dict) else None
     desired = fleet.build(path, bases=bases)
     if desired.model is None:
         raise ConfigError(
-            f"template '{desired.template.name}' exports its base (bot "
-            f"'{desired.template.spec.base.bot_id}') from the API; pass --base FILE "
-            "or use `tenantops plan`",
+            f"template '{template.name}' exports its base ('{template.base_key}') from the "
+            "API; pass --base FILE or use `tenantops plan`",
             tenant=tenant,
         )
     model = desired.model if show_secrets else desired.redactor.redact(desired.model)

@@ -60,7 +60,7 @@ def serve(
             "set TENANTOPS_API_TOKEN (one or more bearer tokens, separated by spaces)"
         )
     project = app.project()
-    client = app.client(parallelism=64)
+    client = app.backend(parallelism=64)
     locks = app.locks(lock_url)
     actor = f"serve {detect_actor()}"
     provisioner = Provisioner(

@@ -45,11 +45,19 @@ class LoadedTemplate:
     sha256: str
 
     @property
-    def base_bot_id(self) -> str | None:
-        """The bot id of the base: the file's ``botId``, or the one exported from the API."""
-        if self.base is not None:
-            return str(self.base.get("botId"))
-        return self.spec.base.bot_id
+    def base_export(self) -> tuple[str, str | None] | None:
+        """``(bot, workspace)`` to export the base from; on cognigy-v2 the bot is the flow."""
+        source = self.spec.base.export_source
+        if source is None:
+            return None
+        bot, workspace = source
+        return (bot or self.spec.flow), workspace
+
+    @property
+    def base_key(self) -> str:
+        """The key of this template's exported base in ``bases`` (empty for a base file)."""
+        source = self.base_export
+        return f"{source[0]}@{source[1] or ''}" if source else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +237,7 @@ class Fleet:
         """
         base = template.base
         if base is None and bases is not None:
-            base = bases.get(template.spec.base.bot_id or "")
+            base = bases.get(template.base_key)
         try:
             model = self._render_model(tenant, template, base)
         except TemplateError as exc:
@@ -250,9 +258,8 @@ class Fleet:
             redactor=Redactor(tenant.secret_values()),
         )
 
-    @staticmethod
     def _render_model(
-        tenant: Tenant, template: LoadedTemplate, base: BotDoc | None
+        self, tenant: Tenant, template: LoadedTemplate, base: BotDoc | None
     ) -> BotDoc | None:
         if base is None:
             # Offline check of a template whose base lives in the API: overrides only.
@@ -262,6 +269,9 @@ class Fleet:
         errors = template.schema.check(model, tenant=tenant.name)
         if errors:
             raise ValidationFailed(errors)
+        if self.project.config.api.flavor == "cognigy-v2":
+            # On Cognigy.AI v2.0 the managed flow is the bot: its name is what export reports.
+            model["botId"] = template.spec.flow
         return model
 
 

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from tenantops.config.source import (
     ENV_REF,
+    WHOLE_ENV_REF,
     Source,
     check_secret_refs,
     describe_pydantic_error,
@@ -19,7 +20,7 @@ from tenantops.config.source import (
     pydantic_errors,
     read_yaml,
 )
-from tenantops.core.model import ApiConfig, ProjectConfig
+from tenantops.core.model import ApiConfig, Flavor, ProjectConfig, RateLimit
 from tenantops.errors import ConfigError, ValidationFailed
 
 __all__ = ["CONFIG_FILE", "Project", "ResolvedApi", "load_project", "resolve_api"]
@@ -81,6 +82,7 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
         raise ValidationFailed([source.error("tenantops.yaml must be a mapping")])
     raw_api = data.get("api") or {}
     errors = check_secret_refs(source, data.get("defaults", {}) or {}, ("defaults",))
+    errors += _plain_api_secrets(source, raw_api)
     rest = {k: v for k, v in data.items() if k != "api"}
     rest, missing = interpolate_env(rest, env)
     errors += [
@@ -98,6 +100,21 @@ def load_project(root: Path, env: Mapping[str, str] | None = None) -> Project:
     return Project(root=root, config=config, defaults_source=source, raw_api=api, env=env)
 
 
+def _plain_api_secrets(source: Source, raw_api: Any) -> list[ConfigError]:
+    """``api.clientSecret`` and ``api.apiKey`` must be ``${env:NAME}``, never the value."""
+    if not isinstance(raw_api, dict):
+        return []
+    return [
+        source.error(
+            f"api.{key} must be an environment reference like ${{env:NAME}}, never the value itself",
+            ("api", key),
+        )
+        for key in ("clientSecret", "apiKey")
+        if key in raw_api
+        and not (isinstance(raw_api[key], str) and WHOLE_ENV_REF.match(raw_api[key]))
+    ]
+
+
 def _placeholder_env(raw: Any) -> Any:
     """Stand-in values for env refs, so shape checks pass before the env is consulted."""
     if isinstance(raw, str):
@@ -111,7 +128,10 @@ def _placeholder_env(raw: Any) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class ResolvedApi:
-    """API settings after env interpolation and env-variable fallbacks."""
+    """API settings after env interpolation and env-variable fallbacks.
+
+    ``client_id``/``client_secret`` are empty on cognigy-v2 when an API key is used.
+    """
 
     base_url: str
     token_url: str
@@ -120,23 +140,63 @@ class ResolvedApi:
     tenant_id: str | None
     scopes: tuple[str, ...]
     rate_limit: Any
+    flavor: Flavor = "contract"
+    api_key: str | None = None
+    keep_snapshots: int = 3
+    task_timeout: float = 600.0
 
     def __repr__(self) -> str:
         return (
-            f"ResolvedApi(base_url={self.base_url!r}, client_id={self.client_id!r}, "
-            "client_secret='**********')"
+            f"ResolvedApi(flavor={self.flavor!r}, base_url={self.base_url!r}, "
+            f"client_id={self.client_id!r}, client_secret='**********', api_key='**********')"
         )
 
 
 def resolve_api(project: Project) -> ResolvedApi:
     """The API settings: ``api:`` values, else ``COGNIGY_BASE_URL``, ``OAUTH_*`` and friends.
 
+    On cognigy-v2 the key is ``api.apiKey`` or ``COGNIGY_API_KEY``; without one, OAuth2
+    client credentials at ``<baseUrl>/auth/oauth2/token``; the quota defaults to 1000/5m.
+
     Raises:
         ValidationFailed: an env ref is unset, or a required value is missing everywhere.
     """
+    api = _api_config(project)
     env = project.env
+    base_url = api.base_url or env.get("COGNIGY_BASE_URL", "").rstrip("/")
+    secret = api.client_secret.get_secret_value() if api.client_secret else None
+    client_id = api.client_id or env.get("OAUTH_CLIENT_ID") or ""
+    client_secret = secret or env.get("OAUTH_CLIENT_SECRET") or ""
+    api_key = api.api_key.get_secret_value() if api.api_key else env.get("COGNIGY_API_KEY")
+    values = {"base URL (api.baseUrl or COGNIGY_BASE_URL)": base_url}
+    if api.flavor == "contract" or not api_key:
+        values["client id (api.clientId or OAUTH_CLIENT_ID)"] = client_id
+        values["client secret (api.clientSecret or OAUTH_CLIENT_SECRET)"] = client_secret
+    absent = [name for name, value in values.items() if not value]
+    if absent:
+        also = " (or an API key: api.apiKey or COGNIGY_API_KEY)" if api.flavor != "contract" else ""
+        raise ValidationFailed([ConfigError(f"no API {name} is set{also}") for name in absent])
+    v2 = api.flavor == "cognigy-v2"
+    default_token = f"{base_url}/auth/oauth2/token" if v2 else f"{base_url}/api/v4/auth/oauth/token"
+    return ResolvedApi(
+        base_url=base_url,
+        token_url=api.token_url or env.get("OAUTH_TOKEN_URL") or default_token,
+        client_id=client_id,
+        client_secret=client_secret,
+        tenant_id=api.tenant_id or env.get("COGNIGY_TENANT_ID") or None,
+        scopes=api.scopes,
+        rate_limit=api.rate_limit or (RateLimit.parse("1000/5m") if v2 else None),
+        flavor=api.flavor,
+        api_key=api_key if v2 else None,
+        keep_snapshots=api.snapshots.keep,
+        task_timeout=api.task_timeout,
+    )
+
+
+def _api_config(project: Project) -> ApiConfig:
+    """``api:`` with its env refs expanded, validated; errors point into tenantops.yaml."""
     source = project.defaults_source
-    raw, missing = interpolate_env(dict(project.raw_api), env, ("api",))
+    raw, missing = interpolate_env(dict(project.raw_api), project.env, ("api",))
     errors = [
         source.error(f"environment variable {name} is not set", loc)
         if source
@@ -146,32 +206,10 @@ def resolve_api(project: Project) -> ResolvedApi:
     if errors:
         raise ValidationFailed(errors)
     try:
-        api = ApiConfig.model_validate(raw)
+        return ApiConfig.model_validate(raw)
     except ValidationError as exc:
         if source is None:
             raise ValidationFailed([ConfigError(str(exc))]) from exc
         raise ValidationFailed(
             [source.error(describe_pydantic_error(e), ("api", *e["loc"])) for e in exc.errors()]
         ) from exc
-    base_url = api.base_url or env.get("COGNIGY_BASE_URL", "").rstrip("/")
-    secret = api.client_secret.get_secret_value() if api.client_secret else None
-    values = {
-        "base URL (api.baseUrl or COGNIGY_BASE_URL)": base_url,
-        "client id (api.clientId or OAUTH_CLIENT_ID)": api.client_id or env.get("OAUTH_CLIENT_ID"),
-        "client secret (api.clientSecret or OAUTH_CLIENT_SECRET)": secret
-        or env.get("OAUTH_CLIENT_SECRET"),
-    }
-    absent = [name for name, value in values.items() if not value]
-    if absent:
-        raise ValidationFailed([ConfigError(f"no API {name} is set") for name in absent])
-    return ResolvedApi(
-        base_url=base_url,
-        token_url=api.token_url
-        or env.get("OAUTH_TOKEN_URL")
-        or f"{base_url}/api/v4/auth/oauth/token",
-        client_id=str(api.client_id or env["OAUTH_CLIENT_ID"]),
-        client_secret=str(secret or env["OAUTH_CLIENT_SECRET"]),
-        tenant_id=api.tenant_id or env.get("COGNIGY_TENANT_ID") or None,
-        scopes=api.scopes,
-        rate_limit=api.rate_limit,
-    )

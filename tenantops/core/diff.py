@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from tenantops.core.model import ITEM_KEYS, BotDoc, RoleAssignment, RoleGrant, canonicalize
@@ -217,13 +218,25 @@ def _grant_view(user_id: str, role_id: str, expires_at: Any) -> dict[str, Any]:
 
 
 def diff_roles(
-    desired: Sequence[RoleAssignment] | None, observed: Sequence[RoleGrant]
+    desired: Sequence[RoleAssignment] | None,
+    observed: Sequence[RoleGrant],
+    *,
+    now: datetime | None = None,
 ) -> list[Change]:
-    """Role changes by ``userId``; ``desired is None`` means roles are not managed (no changes)."""
+    """Role changes by ``userId``; ``desired is None`` means roles are not managed (no changes).
+
+    With ``now``, the platform keeps no expiry (Cognigy.AI v2.0) and tenantops enforces
+    it: a role whose ``expiresAt`` has passed is revoked, and expiries are not compared.
+    """
     if desired is None:
         return []
-    want = {r.user_id: _grant_view(r.user_id, r.role_id, r.expires_at) for r in desired}
-    have = {g.user_id: _grant_view(g.user_id, g.role_id, g.expires_at) for g in observed}
+    if now is None:
+        want = {r.user_id: _grant_view(r.user_id, r.role_id, r.expires_at) for r in desired}
+        have = {g.user_id: _grant_view(g.user_id, g.role_id, g.expires_at) for g in observed}
+    else:
+        live = [r for r in desired if r.expires_at is None or r.expires_at > now]
+        want = {r.user_id: _grant_view(r.user_id, r.role_id, None) for r in live}
+        have = {g.user_id: _grant_view(g.user_id, g.role_id, None) for g in observed}
     changes: list[Change] = []
     for user in sorted(want.keys() | have.keys()):
         after, before = want.get(user), have.get(user)

@@ -35,11 +35,13 @@ __all__ = [
     "BotModel",
     "Dialog",
     "Entity",
+    "Flavor",
     "Intent",
     "ProjectConfig",
     "RateLimit",
     "RoleAssignment",
     "RoleGrant",
+    "SnapshotSettings",
     "TemplateSpec",
     "Tenant",
     "TenantParams",
@@ -256,16 +258,31 @@ def _http_url(value: str) -> str:
     return value
 
 
+#: The platform APIs tenantops speaks: the seeds' contract, and the real Cognigy.AI v2.0.
+Flavor = Literal["contract", "cognigy-v2"]
+
+
+class SnapshotSettings(_Config):
+    """``api.snapshots`` (cognigy-v2): how many ``tenantops-`` backups a project keeps."""
+
+    # The platform caps a project at 10 snapshots; one slot stays free for the next backup.
+    keep: int = Field(default=3, ge=1, le=9)
+
+
 class ApiConfig(_Config):
     """``api:`` in tenantops.yaml; unset values fall back to the environment (see config)."""
 
+    flavor: Flavor = "contract"
     base_url: str | None = None
     token_url: str | None = None
     client_id: str | None = None
     client_secret: SecretStr | None = None
+    api_key: SecretStr | None = None
     tenant_id: str | None = None
     scopes: tuple[str, ...] = ALL_SCOPES
     rate_limit: RateLimit | None = None
+    snapshots: SnapshotSettings = Field(default_factory=SnapshotSettings)
+    task_timeout: float = Field(default=600.0, gt=0)
 
     @field_validator("rate_limit", mode="before")
     @classmethod
@@ -365,19 +382,36 @@ class Tenant(_Config):
 
 
 class BaseRef(_Config):
-    """Where a template's base model comes from: a file in the repo, or a bot to export."""
+    """Where a template's base model comes from: a file in the repo, or a bot to export.
+
+    ``botId`` (with an optional ``workspaceId``) exports from the contract API;
+    ``projectId`` exports the template's flow from a source project on Cognigy.AI v2.0.
+    """
 
     file: str | None = None
     bot_id: str | None = None
     workspace_id: str | None = None
+    project_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
 
     @model_validator(mode="after")
     def _one_source(self) -> BaseRef:
-        if (self.file is None) == (self.bot_id is None):
-            raise ValueError("base needs exactly one of 'file' or 'botId'")
-        if self.file is not None and self.workspace_id is not None:
-            raise ValueError("'workspaceId' goes with 'botId', not with 'file'")
+        sources = [s for s in (self.file, self.bot_id, self.project_id) if s is not None]
+        if len(sources) != 1:
+            raise ValueError(
+                "base needs exactly one of 'file' or 'botId' (or 'projectId' on cognigy-v2)"
+            )
+        if self.workspace_id is not None and self.bot_id is None:
+            raise ValueError("'workspaceId' goes with 'botId'")
         return self
+
+    @property
+    def export_source(self) -> tuple[str, str | None] | None:
+        """``(bot, workspace)`` to export the base from, or ``None`` for a base file."""
+        if self.project_id is not None:
+            return "", self.project_id
+        if self.bot_id is not None:
+            return self.bot_id, self.workspace_id
+        return None
 
 
 class TemplateSpec(_Config):
@@ -387,6 +421,8 @@ class TemplateSpec(_Config):
     overrides: str = "overrides.yaml.j2"
     schema_file: str = Field(default="schema.json", alias="schema")
     description: str = ""
+    #: cognigy-v2: the flow tenantops manages in each project (others are never touched).
+    flow: str = Field(default="Main", min_length=1)
     #: JSON-pointer-like paths whose differences plan ignores (Terraform's ignore_changes).
     ignore_changes: tuple[str, ...] = ()
 

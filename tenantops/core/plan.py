@@ -160,21 +160,18 @@ class Plan:
 
 
 def change_json(change: Change, redactor: Redactor) -> dict[str, Any]:
+    """The pinned JSON form of a change, secrets (old values of rotated ones too) masked."""
+    masked = redactor.mask_change(change)
     out: dict[str, Any] = {
-        "resource": change.resource,
-        "key": redactor.text(change.key),
-        "action": change.action,
-        "before": redactor.redact(change.before),
-        "after": redactor.redact(change.after),
+        "resource": masked.resource,
+        "key": redactor.text(masked.key),
+        "action": masked.action,
+        "before": masked.before,
+        "after": masked.after,
     }
-    if change.fields:
+    if masked.fields:
         out["fields"] = [
-            {
-                "field": f.field,
-                "before": redactor.redact(f.before),
-                "after": redactor.redact(f.after),
-            }
-            for f in change.fields
+            {"field": f.field, "before": f.before, "after": f.after} for f in masked.fields
         ]
     return out
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
+
+from tenantops.core.diff import Change, FieldChange
 
 __all__ = ["MASK", "Redactor"]
 
@@ -53,3 +56,20 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.redact(v) for v in value]
         return value
+
+    def mask_change(self, change: Change) -> Change:
+        """``change`` with secrets masked on both sides of every value.
+
+        A value that replaces a secret, or that a secret replaces, is masked whole: the
+        live side of a rotated secret holds its old value, which no redactor knows.
+        """
+        before, after = self._pair(change.before, change.after)
+        fields = tuple(FieldChange(f.field, *self._pair(f.before, f.after)) for f in change.fields)
+        return replace(change, before=before, after=after, fields=fields)
+
+    def _pair(self, before: Any, after: Any) -> tuple[Any, Any]:
+        masked_before, masked_after = self.redact(before), self.redact(after)
+        scalar = not isinstance(before, dict | list) and not isinstance(after, dict | list)
+        if scalar and (masked_before != before or masked_after != after):
+            return (None if before is None else MASK), (None if after is None else MASK)
+        return masked_before, masked_after

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -55,23 +56,24 @@ class Bases:
 
 async def export_bases(fleet: Fleet, backend: Backend) -> Bases:
     """Export the base of every template that takes it from the API, once each."""
-    wanted: dict[str, str | None] = {}
+    wanted: dict[str, tuple[str, str | None]] = {}
     for name in fleet.project.template_names():
         try:
-            spec = fleet.template(name).spec
+            template = fleet.template(name)
         except (ValidationFailed, ConfigError):
             continue  # the template's tenants report its errors
-        if spec.base.bot_id is not None:
-            wanted[spec.base.bot_id] = spec.base.workspace_id
+        if template.base_export is not None:
+            wanted[template.base_key] = template.base_export
     bases = Bases({}, {})
 
-    async def export(bot_id: str, workspace: str | None) -> None:
+    async def export(key: str, bot_id: str, workspace: str | None) -> None:
         try:
-            bases.models[bot_id] = await backend.export_bot(bot_id, workspace_id=workspace)
+            bases.models[key] = await backend.export_bot(bot_id, workspace_id=workspace)
         except ApiError as exc:
-            bases.errors[bot_id] = f"cannot export base bot '{bot_id}': {exc}"
+            where = f" from {workspace}" if workspace else ""
+            bases.errors[key] = f"cannot export base bot '{bot_id}'{where}: {exc}"
 
-    await asyncio.gather(*(export(b, w) for b, w in wanted.items()))
+    await asyncio.gather(*(export(k, b, w) for k, (b, w) in wanted.items()))
     return bases
 
 
@@ -123,8 +125,8 @@ class Planner:
         except (ValidationFailed, ConfigError) as exc:
             return TenantPlan.failed(path.stem, _workspace_of(path), describe_error(exc))
         if desired.model is None:
-            bot_id = desired.template.spec.base.bot_id or ""
-            error = bases.errors.get(bot_id, f"base bot '{bot_id}' was not exported")
+            key = desired.template.base_key
+            error = bases.errors.get(key, f"base bot '{key}' was not exported")
             return TenantPlan.failed(path.stem, desired.tenant.workspace, error)
         return desired
 
@@ -136,7 +138,12 @@ class Planner:
         assert prepared.model is not None
         tenant = prepared.tenant
         try:
-            live = await export_live(self.backend, str(prepared.model["botId"]), tenant.workspace)
+            live = await export_live(
+                self.backend,
+                str(prepared.model["botId"]),
+                tenant.workspace,
+                locale=tenant.params.lang_code,
+            )
             grants = (
                 await self.backend.list_roles(tenant.workspace)
                 if tenant.roles is not None
@@ -158,7 +165,9 @@ class Planner:
             error = prepared.redactor.text(describe_error(fetched or TenantOpsError("not fetched")))
             result = TenantPlan.failed(prepared.name, prepared.tenant.workspace, error)
         else:
-            result = _tenant_plan(prepared, fetched)
+            # Cognigy.AI v2.0 keeps no role expiry: tenantops revokes expired roles itself.
+            v2 = self.fleet.project.config.api.flavor == "cognigy-v2"
+            result = _tenant_plan(prepared, fetched, expiry_now=datetime.now(UTC) if v2 else None)
         return result
 
     # ------------------------------------------------------------------ drift
@@ -182,7 +191,9 @@ class Planner:
                 return None
             bot_id = entry.base.botId or (entry.model or {}).get("botId") or ""
             try:
-                return _Live(await export_live(self.backend, str(bot_id), entry.workspace))
+                locale = ((entry.model or {}).get("metadata") or {}).get("locale")
+                live = await export_live(self.backend, str(bot_id), entry.workspace, locale=locale)
+                return _Live(live)
             except TenantOpsError as exc:
                 return exc
 
@@ -240,12 +251,14 @@ class Planner:
         return await export_bases(self.fleet, self.backend)
 
 
-def _tenant_plan(desired: DesiredTenant, live: _Live) -> TenantPlan:
+def _tenant_plan(
+    desired: DesiredTenant, live: _Live, *, expiry_now: datetime | None = None
+) -> TenantPlan:
     assert desired.model is not None
     tenant = desired.tenant
     changes = diff_models(desired.model, live.model, ignore=desired.template.spec.ignore_changes)
     if live.grants is not None:
-        changes += diff_roles(tenant.roles, live.grants)
+        changes += diff_roles(tenant.roles, live.grants, now=expiry_now)
     return TenantPlan.build(
         tenant=tenant.name,
         workspace=tenant.workspace,

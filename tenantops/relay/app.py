@@ -8,18 +8,22 @@ in Redis (:mod:`tenantops.relay.store`: 409 stale version, 410 no session, a rep
 with ``Retry-After``, never 500. No state lives in the process, so replicas scale out.
 Also ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus). Logs are JSON lines with
 the session id, outcome and latency, never secrets or context values.
+
+Which answer each situation gets is decided, as data, in :mod:`tenantops.relay.answer`;
+this module reads the request, runs the I/O that decision asks for and sends the reply.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -29,12 +33,22 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tenantops.backends.base import Backend
-from tenantops.errors import ApiError, ConflictError, StateError
-from tenantops.relay.signatures import SignatureError, WebhookVerifier
-from tenantops.relay.store import SessionStore, Transition
+from tenantops.errors import ApiError, ConflictError, SignatureError, StateError
+from tenantops.relay import answer
+from tenantops.relay.answer import Forward, Reply
+from tenantops.relay.signatures import WebhookVerifier
+from tenantops.relay.store import SessionStore
 from tenantops.relay.wire import as_context_value
 
-__all__ = ["MAX_BODY", "Forwarder", "RelayMetrics", "WebhookPayload", "create_app"]
+__all__ = [
+    "MAX_BODY",
+    "Forwarder",
+    "JsonLogFormatter",
+    "RelayMetrics",
+    "WebhookPayload",
+    "create_app",
+    "openapi_document",
+]
 
 #: Largest webhook body accepted (64 KiB).
 MAX_BODY = 64 * 1024
@@ -64,8 +78,10 @@ class RelayMetrics:
     transition: Histogram = field(init=False)
     redis: Histogram = field(init=False)
     upstream: Histogram = field(init=False)
+    _by_outcome: dict[str, Counter] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._by_outcome = {}
         self.requests = Counter(
             "tenantops_relay_requests", "Webhooks by outcome.", ["outcome"], registry=self.registry
         )
@@ -82,6 +98,14 @@ class RelayMetrics:
             "Cognigy.AI PATCH time, retries included.",
             registry=self.registry,
         )
+
+    def count(self, outcome: str) -> None:
+        """Count one webhook under ``outcome``."""
+        # labels() takes a lock and validates on every call; a child per outcome is enough.
+        child = self._by_outcome.get(outcome)
+        if child is None:
+            child = self._by_outcome[outcome] = self.requests.labels(outcome)
+        child.inc()
 
 
 class Forwarder:
@@ -124,9 +148,8 @@ def _json(
     return JSONResponse(dict(body), status_code=status, headers=dict(headers or {}))
 
 
-def _problem(status: int, error: str, message: str, **extra: Any) -> Response:
-    headers = {"Retry-After": "1"} if status == 503 else None
-    return _json(status, {"error": error, "message": message, **extra}, headers)
+def _respond(reply: Reply) -> Response:
+    return JSONResponse(dict(reply.body), status_code=reply.status, headers=dict(reply.headers))
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -174,59 +197,50 @@ class _Relay:
 
     async def webhook(self, request: Request) -> Response:
         started = time.perf_counter()
-        response, session_id, outcome = await self._handle(request)
+        reply, session_id = await self._handle(request)
         elapsed = time.perf_counter() - started
-        self.metrics.requests.labels(outcome).inc()
-        if outcome == "accepted":
+        self.metrics.count(reply.outcome)
+        if reply.outcome == "accepted":
             self.metrics.transition.observe(elapsed)
         _LOG.info(
             "webhook",
             extra={
                 "session_id": session_id,
-                "outcome": outcome,
-                "status": response.status_code,
+                "outcome": reply.outcome,
+                "status": reply.status,
                 "latency_ms": round(elapsed * 1000, 2),
             },
         )
-        return response
+        return _respond(reply)
 
-    async def _handle(self, request: Request) -> tuple[Response, str | None, str]:
+    async def _handle(self, request: Request) -> tuple[Reply, str | None]:
         body = await _read_body(request)
         if body is None:
-            return (
-                _problem(413, "payload_too_large", f"the body exceeds {MAX_BODY} bytes"),
-                None,
-                "too_large",
-            )
+            return answer.too_large(MAX_BODY), None
         if self.verifier is not None:
             try:
                 webhook_id = self.verifier.verify(request.headers, body)
             except SignatureError as exc:
-                return _problem(401, "invalid_signature", exc.reason), None, "unauthorized"
+                return answer.unauthorized(exc.reason), None
         else:
             webhook_id = request.headers.get("webhook-id") or ""
         try:
             payload = WebhookPayload.model_validate_json(body)
         except ValidationError as exc:
-            details = _field_errors(exc)
-            message = f"invalid webhook payload at {details[0]['path']}: {details[0]['message']}"
-            return _problem(422, "invalid_payload", message, details=details), None, "invalid"
-        sid = payload.session_id
+            return answer.invalid(_field_errors(exc)), None
         if not webhook_id:
             # Insecure mode without a webhook-id: the body itself identifies the delivery.
             webhook_id = hashlib.sha256(body).hexdigest()
         try:
-            response, outcome = await self._transition(payload, webhook_id)
+            return await self._transition(payload, webhook_id), payload.session_id
         except StateError as exc:
-            if exc.unavailable:
-                return _problem(503, "state_unavailable", str(exc)), sid, "redis_unavailable"
-            return _problem(500, "state_error", str(exc)), sid, "state_error"
-        return response, sid, outcome
+            return answer.state_failed(exc), payload.session_id
 
-    async def _transition(self, payload: WebhookPayload, webhook_id: str) -> tuple[Response, str]:
+    async def _transition(self, payload: WebhookPayload, webhook_id: str) -> Reply:
+        """Apply the webhook to the session in Redis, then carry out the decided answer."""
         context = {k: as_context_value(v) for k, v in payload.context.items()}
         redis_started = time.perf_counter()
-        result: Transition = await self.store.transition(
+        result = await self.store.transition(
             session_id=payload.session_id,
             webhook_id=webhook_id,
             version=payload.version,
@@ -236,42 +250,31 @@ class _Relay:
             now=int(self.clock()),
         )
         self.metrics.redis.observe(time.perf_counter() - redis_started)
-        return await self._answer(result, payload, webhook_id, context)
+        decision = answer.decide(result, session_id=payload.session_id, version=payload.version)
+        match decision:
+            case Reply():
+                return decision
+            case Forward():
+                return await self._forward(payload, webhook_id, context)
+            case _:
+                assert_never(decision)
 
-    async def _answer(
-        self,
-        result: Transition,
-        payload: WebhookPayload,
-        webhook_id: str,
-        context: Mapping[str, str | None],
-    ) -> tuple[Response, str]:
+    async def _forward(
+        self, payload: WebhookPayload, webhook_id: str, context: Mapping[str, str | None]
+    ) -> Reply:
+        """PATCH the context upstream; record the answer for redeliveries, or the failure."""
         sid = payload.session_id
-        if result.kind == "duplicate":
-            answer = dict(result.answer or {})
-            return _json(int(answer.get("status", 200)), answer.get("body", {})), "duplicate"
-        if result.kind == "in_progress":
-            message = "this delivery is being processed; retry shortly"
-            return _problem(503, "delivery_in_progress", message), "in_progress"
-        if result.kind == "conflict":
-            message = f"session {sid} is at version {result.current_version}; this webhook holds {payload.version}"
-            return _problem(
-                409, "version_conflict", message, currentVersion=result.current_version
-            ), "conflict"
-        if result.kind == "gone":
-            message = f"session {sid} has expired or never opened; open it with version 0"
-            return _problem(410, "session_gone", message), "gone"
         upstream_started = time.perf_counter()
         try:
             version = await self.forwarder.forward(sid, context, payload.version)
         except ApiError as exc:
             self.metrics.upstream.observe(time.perf_counter() - upstream_started)
             await self.store.upstream_failed(sid, webhook_id)
-            message = f"Cognigy.AI did not take the context ({type(exc).__name__}); redeliver later"
-            return _problem(502, "upstream_failed", message), "upstream_failed"
+            return answer.upstream_failed(exc)
         self.metrics.upstream.observe(time.perf_counter() - upstream_started)
-        answer = {"status": "accepted", "version": version}
-        await self.store.finish(sid, webhook_id, {"status": 200, "body": answer})
-        return _json(200, answer), "accepted"
+        reply = answer.forwarded(version)
+        await self.store.finish(sid, webhook_id, {"status": reply.status, "body": reply.body})
+        return reply
 
     async def healthz(self, request: Request) -> Response:
         return _json(200, {"status": "ok"})
@@ -279,7 +282,10 @@ class _Relay:
     async def readyz(self, request: Request) -> Response:
         if await self.store.ping():
             return _json(200, {"status": "ready"})
-        return _problem(503, "redis_unavailable", "Redis does not answer")
+        down = answer.problem(
+            503, "redis_unavailable", "Redis does not answer", "redis_unavailable"
+        )
+        return _respond(down)
 
     async def metrics_endpoint(self, request: Request) -> Response:
         return Response(
@@ -290,79 +296,79 @@ class _Relay:
         return _json(200, openapi_document())
 
 
+#: The error answers of ``POST /webhook``, all with a :data:`_PROBLEM` body.
+_WEBHOOK_ERRORS = {
+    "401": "bad signature",
+    "409": "stale version",
+    "410": "no live session",
+    "413": "body over 64 KiB",
+    "422": "not a webhook payload",
+    "502": "Cognigy.AI refused the context",
+    "503": "Redis unavailable, or this delivery is in progress",
+}
+_PROBLEM = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "details": {"type": "array"},
+        "currentVersion": {"type": "integer"},
+    },
+}
+_ACCEPTED = {
+    "type": "object",
+    "required": ["status", "version"],
+    "properties": {"status": {"const": "accepted"}, "version": {"type": "integer"}},
+}
+
+
+def _content(schema: Mapping[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": dict(schema)}}}
+
+
+def _answers(ok: str, errors: Mapping[str, str], ok_schema: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAPI ``responses`` object: a 200 and the given problem answers."""
+    problem = _content({"$ref": "#/components/schemas/Problem"})
+    return {
+        "200": {"description": ok, **_content(ok_schema)},
+        **{code: {"description": text, **problem} for code, text in errors.items()},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The relay's OpenAPI 3.1 description (the payload schema comes from the model)."""
-    problem = {
-        "type": "object",
-        "required": ["error", "message"],
-        "properties": {
-            "error": {"type": "string"},
-            "message": {"type": "string"},
-            "details": {"type": "array"},
-            "currentVersion": {"type": "integer"},
-        },
-    }
-    problem_answer = {
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    }
     headers = [
         {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
         for name in ("webhook-id", "webhook-timestamp", "webhook-signature")
     ]
-    accepted = {
-        "type": "object",
-        "required": ["status", "version"],
-        "properties": {"status": {"const": "accepted"}, "version": {"type": "integer"}},
-    }
-    codes = {
-        "401": "bad signature",
-        "409": "stale version",
-        "410": "no live session",
-        "413": "body over 64 KiB",
-        "422": "not a webhook payload",
-        "502": "Cognigy.AI refused the context",
-        "503": "Redis unavailable, or this delivery is in progress",
-    }
-    json_object = {"content": {"application/json": {"schema": {"type": "object"}}}}
     webhook = {
         "summary": "A Cognigy.AI dialog webhook (Standard Webhooks signed).",
         "parameters": headers,
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/WebhookPayload"}}
-            },
+            **_content({"$ref": "#/components/schemas/WebhookPayload"}),
         },
-        "responses": {
-            "200": {
-                "description": "accepted",
-                "content": {"application/json": {"schema": accepted}},
-            },
-            **{code: {"description": text, **problem_answer} for code, text in codes.items()},
-        },
+        "responses": _answers("accepted", _WEBHOOK_ERRORS, _ACCEPTED),
     }
-    return {
+    json_object = {"type": "object"}
+    ready_errors = {"503": "Redis does not answer"}
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "tenantops session relay", "version": "1"},
         "paths": {
             "/webhook": {"post": webhook},
-            "/healthz": {"get": {"responses": {"200": {"description": "alive", **json_object}}}},
-            "/readyz": {
-                "get": {
-                    "responses": {
-                        "200": {"description": "Redis answers", **json_object},
-                        "503": {"description": "Redis does not answer", **problem_answer},
-                    }
-                }
-            },
+            "/healthz": {"get": {"responses": _answers("alive", {}, json_object)}},
+            "/readyz": {"get": {"responses": _answers("Redis answers", ready_errors, json_object)}},
         },
         "components": {
             "schemas": {
                 "WebhookPayload": WebhookPayload.model_json_schema(by_alias=True),
-                "Problem": problem,
+                "Problem": _PROBLEM,
             }
         },
     }
+    return copy.deepcopy(document)  # the tables above are shared; the caller may change its copy
 
 
 def create_app(
@@ -409,11 +415,22 @@ class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: time, level, message and the record's safe extras."""
 
     FIELDS = ("session_id", "outcome", "status", "latency_ms")
+    #: One encoder for every line (``json.dumps`` with options builds one per call).
+    _ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The relay logs every webhook: format each second's timestamp once.
+        self._second = -1
+        self._stamp = ""
 
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         data: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -421,4 +438,4 @@ class JsonLogFormatter(logging.Formatter):
         for name in self.FIELDS:
             if hasattr(record, name):
                 data[name] = getattr(record, name)
-        return json.dumps(data, separators=(",", ":"))
+        return self._ENCODER.encode(data)

@@ -13,34 +13,49 @@ A transition is optimistic: read a snapshot (one script), merge in Python (proto
 cannot be merged in Lua), then one compare-and-set script that re-checks everything
 against the snapshot's version and writes context, version and delivery together. If
 another replica moved the session in between, the transition starts again. There is
-no GET-then-SET window (the seed's race). Owns the translation of redis exceptions:
-an unreachable or failing-over Redis is :class:`~tenantops.errors.StateError` with
-``unavailable=True``, which the relay answers with 503 and ``Retry-After``.
+no GET-then-SET window (the seed's race). Redis failures become
+:class:`~tenantops.errors.StateError` through :func:`tenantops.redis_errors.map_redis_errors`
+(an unreachable or failing-over Redis, or one that does not answer within
+:data:`OPERATION_TIMEOUT`, with ``unavailable=True``, which the relay answers with 503
+and ``Retry-After``). What a transition came to is a
+:data:`~tenantops.relay.transition.Transition`; deciding the answer is not done here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any, Literal
-
-from redis import exceptions as redis_errors
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from tenantops.errors import StateError
+from tenantops.redis_errors import map_redis_errors
+from tenantops.relay.transition import (
+    PENDING_TIMEOUT,
+    Accepted,
+    Conflict,
+    Gone,
+    Transition,
+    read_delivery,
+)
 from tenantops.relay.wire import SessionState, decode, encode
 
-__all__ = ["SessionStore", "Transition", "context_key", "delivery_key", "version_key"]
+__all__ = [
+    "PENDING_TIMEOUT",
+    "SessionStore",
+    "Transition",
+    "cluster_nodes_from_env",
+    "context_key",
+    "delivery_key",
+    "version_key",
+]
 
 #: Delivery outcomes kept this long (seconds): senders retry for about a day.
 DELIVERY_TTL = 24 * 3600
 _ATTEMPTS = 8
 #: Seconds one store operation may take before the relay gives up with a 503.
 OPERATION_TIMEOUT = 3.0
-#: Seconds after which a delivery still marked pending is taken for abandoned.
-PENDING_TIMEOUT = 120
+_T = TypeVar("_T")
 
 
 def context_key(session_id: str) -> str:
@@ -77,54 +92,15 @@ redis.call('SET', KEYS[3], 'pending:' .. ARGV[6], 'EX', ARGV[5])
 return {'ok'}
 """
 
-TransitionKind = Literal[
-    "accepted", "duplicate", "in_progress", "retry_upstream", "conflict", "gone"
-]
 
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """What the store made of a webhook.
-
-    ``accepted``: stored; ``duplicate``: seen before, ``answer`` is the first answer;
-    ``in_progress``: seen before and not finished yet; ``retry_upstream``: seen before,
-    stored, but its PATCH upstream failed (redo only that); ``conflict``: the stored
-    version is ahead (``current_version``); ``gone``: no live session for a version > 0.
-    """
-
-    kind: TransitionKind
-    state: SessionState | None = None
-    current_version: int | None = None
-    answer: Mapping[str, Any] | None = None
-
-
-@asynccontextmanager
-async def _redis_errors() -> AsyncIterator[None]:
-    """Translate redis-py failures (standalone and cluster) into StateError."""
-    try:
-        # A hung master makes the cluster client retry for ~11 s; answer 503 long before.
-        async with asyncio.timeout(OPERATION_TIMEOUT):
-            yield
-    except TimeoutError as exc:
-        raise StateError("Redis did not answer in time; retry shortly", unavailable=True) from exc
-    except (
-        redis_errors.RedisClusterException,
-        redis_errors.ConnectionError,
-        redis_errors.TimeoutError,
-        redis_errors.ClusterDownError,
-        redis_errors.TryAgainError,
-        redis_errors.MasterDownError,
-        redis_errors.ReadOnlyError,
-        redis_errors.BusyLoadingError,
-        redis_errors.MaxConnectionsError,
-        redis_errors.ClusterError,
-        redis_errors.SlotNotCoveredError,
-    ) as exc:
-        raise StateError(
-            f"Redis is unavailable ({type(exc).__name__}); retry shortly", unavailable=True
-        ) from exc
-    except redis_errors.RedisError as exc:
-        raise StateError(f"Redis refused a session operation: {exc}") from exc
+def _state_error(detail: str, unavailable: bool) -> StateError:
+    """The store's error for a redis-py failure, as :func:`map_redis_errors` reports it."""
+    if unavailable:
+        # Only the exception's name: its text names hosts and ports, and this message
+        # goes back to whoever sent the webhook.
+        name = detail.partition(":")[0]
+        return StateError(f"Redis is unavailable ({name}); retry shortly", unavailable=True)
+    return StateError(f"Redis refused a session operation: {detail}")
 
 
 class SessionStore:
@@ -153,11 +129,28 @@ class SessionStore:
         self._ready = False
         self._init_lock = asyncio.Lock()
 
-    async def _ensure_ready(self) -> None:
+    async def _run(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one store operation: a slot, a time bound, and Redis errors as StateError.
+
+        Raises:
+            StateError: Redis failed (``unavailable`` when it is unreachable, failing
+                over or slower than :data:`OPERATION_TIMEOUT`).
+        """
+        async with self._slots:
+            try:
+                # A hung master makes the cluster client retry for ~11 s; answer 503 long before.
+                async with asyncio.timeout(OPERATION_TIMEOUT):
+                    with map_redis_errors(_state_error):
+                        if not self._ready:
+                            await self._load_slots()
+                        return await operation()
+            except TimeoutError as exc:
+                message = "Redis did not answer in time; retry shortly"
+                raise StateError(message, unavailable=True) from exc
+
+    async def _load_slots(self) -> None:
         # A cluster client used concurrently before its first slot-map load can fail
         # some calls (redis-py 8); load it once, up front.
-        if self._ready:
-            return
         async with self._init_lock:
             if not self._ready:
                 await self.redis.initialize()
@@ -166,9 +159,7 @@ class SessionStore:
     async def ping(self) -> bool:
         """Whether Redis answers."""
         try:
-            async with self._slots, _redis_errors():
-                await self._ensure_ready()
-                return bool(await self.redis.ping())
+            return bool(await self._run(self.redis.ping))
         except StateError:
             return False
 
@@ -196,74 +187,78 @@ class SessionStore:
             version_key(session_id),
             delivery_key(session_id, webhook_id),
         ]
-        async with self._slots, _redis_errors():
-            await self._ensure_ready()
-            for _ in range(_ATTEMPTS):
-                raw, stored, delivery = await self._snapshot(keys=keys)
-                if delivery is not None:
-                    return _seen(delivery, now)
-                base = decode(raw) if raw is not None else SessionState(session_id=session_id)
-                new = base.merged(context, node=node, user_id=user_id, version=version + 1, now=now)
-                expected = stored.decode() if stored is not None else ""
-                # The new version is computed here: Lua numbers are doubles, and tostring()
-                # would write 1e14 and above in exponent form.
-                args = [
-                    expected,
-                    version,
-                    encode(new),
-                    self.session_ttl,
-                    self.delivery_ttl,
-                    now,
-                    str(version + 1),
-                ]
-                result = await self._transition(keys=keys, args=args)
-                outcome = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-                if outcome == "ok":
-                    return Transition("accepted", state=new)
-                if outcome == "dup":
-                    return _seen(result[1], now)
-                if outcome == "gone":
-                    return Transition("gone")
-                if outcome == "conflict":
-                    return Transition("conflict", current_version=int(result[1]))
-                # "moved": another replica changed the session between snapshot and write.
-            stored_now = await self.redis.get(version_key(session_id))
-        return Transition("conflict", current_version=int(stored_now or 0))
+
+        def merge(base: SessionState) -> SessionState:
+            return base.merged(context, node=node, user_id=user_id, version=version + 1, now=now)
+
+        return await self._run(
+            lambda: self._apply(keys, session_id, version=version, now=now, merge=merge)
+        )
+
+    async def _apply(
+        self,
+        keys: list[str],
+        session_id: str,
+        *,
+        version: int,
+        now: int,
+        merge: Callable[[SessionState], SessionState],
+    ) -> Transition:
+        """Snapshot, merge, compare-and-set; again while another replica moves the session."""
+        for _ in range(_ATTEMPTS):
+            raw, stored, delivery = await self._snapshot(keys=keys)
+            if delivery is not None:
+                return read_delivery(delivery, now)
+            new = merge(decode(raw) if raw is not None else SessionState(session_id=session_id))
+            expected = stored.decode() if stored is not None else ""
+            # The new version is computed here: Lua numbers are doubles, and tostring()
+            # would write 1e14 and above in exponent form.
+            args = [
+                expected,
+                version,
+                encode(new),
+                self.session_ttl,
+                self.delivery_ttl,
+                now,
+                str(version + 1),
+            ]
+            done = _verdict(await self._transition(keys=keys, args=args), new, now)
+            if done is not None:
+                return done
+        stored_now = await self.redis.get(version_key(session_id))
+        return Conflict(current_version=int(stored_now or 0))
 
     async def finish(self, session_id: str, webhook_id: str, answer: Mapping[str, Any]) -> None:
         """Remember a delivery's final answer, for redeliveries."""
-        async with self._slots, _redis_errors():
-            await self._ensure_ready()
-            await self.redis.set(
-                delivery_key(session_id, webhook_id), json.dumps(dict(answer)), ex=self.delivery_ttl
-            )
+        key, record = delivery_key(session_id, webhook_id), json.dumps(dict(answer))
+        await self._run(lambda: self.redis.set(key, record, ex=self.delivery_ttl))
 
     async def upstream_failed(self, session_id: str, webhook_id: str) -> None:
         """Mark a stored delivery whose PATCH upstream failed: a redelivery redoes only the PATCH."""
-        async with self._slots, _redis_errors():
-            await self._ensure_ready()
-            await self.redis.set(
-                delivery_key(session_id, webhook_id), "upstream_failed", ex=self.delivery_ttl
-            )
+        key = delivery_key(session_id, webhook_id)
+        await self._run(lambda: self.redis.set(key, "upstream_failed", ex=self.delivery_ttl))
 
     async def get(self, session_id: str) -> SessionState | None:
         """The stored session, if it is alive."""
-        async with self._slots, _redis_errors():
-            await self._ensure_ready()
-            raw = await self.redis.get(context_key(session_id))
+        raw = await self._run(lambda: self.redis.get(context_key(session_id)))
         return decode(raw) if raw is not None else None
 
 
-def _seen(delivery: bytes | str, now: int) -> Transition:
-    text = delivery.decode() if isinstance(delivery, bytes) else delivery
-    if text.startswith("pending:"):
-        # A replica that died mid-delivery never finishes it: after a while, redo the PATCH.
-        if now - int(text.removeprefix("pending:")) > PENDING_TIMEOUT:
-            return Transition("retry_upstream")
-        return Transition("in_progress")
-    if text == "upstream_failed":
-        return Transition("retry_upstream")
-    return Transition("duplicate", answer=json.loads(text))
+def _verdict(result: Sequence[Any], new: SessionState, now: int) -> Transition | None:
+    """What the compare-and-set script's reply means; ``None`` for "start again"."""
+    outcome = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
+    match outcome:
+        case "ok":
+            return Accepted(state=new)
+        case "dup":
+            return read_delivery(result[1], now)
+        case "gone":
+            return Gone()
+        case "conflict":
+            return Conflict(current_version=int(result[1]))
+        case _:
+            # "moved": another replica changed the session between snapshot and write.
+            return None
 
 
 def cluster_nodes_from_env(env: Mapping[str, str]) -> Sequence[str]:

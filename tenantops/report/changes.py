@@ -7,7 +7,7 @@ masked before anything is formatted (each tenant's redactor is applied to every 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -81,6 +81,7 @@ def _label(change: Change) -> str:
 
 def change_lines(change: Change, redactor: Redactor) -> list[tuple[str, str]]:
     """(action, line) pairs for one change: the headline, then one per changed field."""
+    change = redactor.mask_change(change)
     lines: list[tuple[str, str]] = [
         (change.action, redactor.text(f"{_SYMBOL[change.action]} {_label(change)}"))
     ]
@@ -119,9 +120,21 @@ def plan_text(plan: Plan) -> list[Text]:
     return out
 
 
+def _diff_block_lines(changes: Iterable[Change], redactor: Redactor) -> str:
+    """Change lines for a markdown ``diff`` block: GitHub colours ``+``, ``-`` and ``!`` but
+    not ``~``, so updates (and their field lines) start with ``!``, as tfcmt does."""
+    lines = []
+    for change in changes:
+        for action, line in change_lines(change, redactor):
+            if action == "update":
+                line = "!" + line[1:]
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def _tenant_markdown(t: TenantPlan) -> str:
     s = t.summary
-    body = "\n".join(line for c in t.changes for _, line in change_lines(c, t.redactor))
+    body = _diff_block_lines(t.changes, t.redactor)
     return (
         f"<details><summary><b>{t.tenant}</b> ({t.workspace}): "
         f"+{s['create']} ~{s['update']} -{s['delete']}</summary>\n\n"
@@ -264,9 +277,7 @@ def drift_markdown(report: DriftReport, *, limit: int = MARKDOWN_LIMIT) -> str:
     for t in report.tenants:
         if t.status != "drift":
             continue
-        body = "\n".join(line for c in t.changes for _, line in change_lines(c, t.redactor)) or (
-            t.note or ""
-        )
+        body = _diff_block_lines(t.changes, t.redactor) or (t.note or "")
         section = f"\n<details><summary><b>{t.tenant}</b>: {len(t.changes)} difference(s)</summary>\n\n```diff\n{body}\n```\n</details>\n"
         if len(text) + len(section) > limit - 100:
             text += f"\n{t.tenant}: {len(t.changes)} difference(s), too many to show here.\n"

@@ -60,12 +60,14 @@ def observed(
     history: History | None = None,
     rendered: Rendered | str | None = None,
     roles: dict[str, RoleGrant] | None = None,
+    status: str | None = None,
 ) -> Observed:
     return Observed(
         rendered if rendered is not None else Rendered(CONFIG, MODEL),
         live,
         history or History(),
         roles,
+        status,
     )
 
 
@@ -117,10 +119,23 @@ def test_deploy_left_in_flight_is_resumed_with_its_key() -> None:
 
 
 def test_recovered_deploy_is_recorded_not_repeated() -> None:
-    """Live already is the planned model and a deploy was in flight: record it as done."""
+    """Live is the planned model and the platform says the in-flight deploy succeeded."""
     flight = InFlight("k", MODEL, "dep-9")
-    steps = decide(make_plan(INTENT), PLAN_ID, observed(MODEL, history=History(flight)))
-    assert steps == (RecordRecovered("dep-9"), WriteLockEntry())
+    seen = observed(MODEL, history=History(flight), status="success")
+    assert decide(make_plan(INTENT), PLAN_ID, seen) == (RecordRecovered("dep-9"), WriteLockEntry())
+
+
+@pytest.mark.parametrize(
+    ("deployment", "status"), [("dep-9", "failed"), ("dep-9", None), (None, None)]
+)
+def test_live_model_without_a_successful_deploy_is_seen_through(
+    deployment: str | None, status: str | None
+) -> None:
+    """Live shows the model but the deploy is not known to have succeeded (Cognigy.AI writes
+    before it trains): resume it with its key rather than record a success."""
+    flight = InFlight("k", MODEL, deployment)
+    seen = observed(MODEL, history=History(flight), status=status)
+    assert decide(make_plan(INTENT), PLAN_ID, seen)[0] == ResumeDeploy("k", deployment)
 
 
 def test_in_flight_deploy_of_another_model_does_not_count() -> None:

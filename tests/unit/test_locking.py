@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from tenantops.apply.locks import FileLocks, LeaseInfo, RedisLocks, open_locks
+from tenantops.apply.locks.lease import new_lease
 from tenantops.cli.app import App
 from tenantops.cli.unlock import unlock
 from tenantops.errors import LockfileError
@@ -44,11 +46,15 @@ def lock_dir(tmp_path: Path) -> Path:
 
 
 async def test_acquire_writes_lease_and_release_removes_it(lock_dir: Path) -> None:
-    """A lease file names tenant, holder and times; release removes it."""
+    """A lease file names tenant, holder, times and the holding process; release removes it."""
     locks = FileLocks(lock_dir)
     lease = await locks.acquire("acme", holder="alice@laptop pid 1", ttl=TTL, timeout=0)
     stored = json.loads((lock_dir / "acme.lease").read_text())
-    assert set(stored) == {"tenant", "holder", "token", "acquired_at", "expires_at"}
+    assert set(stored) == {
+        *("tenant", "holder", "token", "acquired_at", "expires_at"),
+        *("host", "pid", "boot_id"),
+    }
+    assert stored["pid"] == os.getpid()
     assert stored["holder"] == "alice@laptop pid 1"
     assert stored["expires_at"] == pytest.approx(stored["acquired_at"] + TTL)
     assert await locks.peek("acme") == lease.info
@@ -157,9 +163,10 @@ async def test_stale_holder_can_neither_renew_nor_release(lock_dir: Path) -> Non
 async def test_renewal_keeps_lease_past_its_ttl(lock_dir: Path) -> None:
     """The background renewal keeps a held lease alive well past one TTL."""
     locks = FileLocks(lock_dir)
-    async with await locks.acquire("acme", holder="long deploy", ttl=0.45, timeout=0) as lease:
+    # Two TTLs long, with renewals every 0.4 s: a loaded CI machine still renews in time.
+    async with await locks.acquire("acme", holder="long deploy", ttl=1.2, timeout=0) as lease:
         first_expiry = lease.info.expires_at
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.4)
         current = await FileLocks(lock_dir).peek("acme")
         assert current is not None
         assert current.token == lease.info.token
@@ -327,3 +334,48 @@ def test_unlock_reads_lock_url_from_env(
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("unlocked globex (was held by other box since ")
     assert not (elsewhere / "globex.lease").exists()
+
+
+def _dead_pid() -> int:
+    """The pid of a process of this machine that has exited."""
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(child.stdout)
+
+
+async def test_lease_of_a_dead_process_on_this_host_is_taken_over_at_once(lock_dir: Path) -> None:
+    """A same-host lease whose process is gone is replaced at once, and says whose it was."""
+    acquired = time.time()
+    dead = LeaseInfo("acme", "killed run", "t", acquired, acquired + 3600)
+    dead = LeaseInfo(**{**json.loads(dead.to_json()), **_here(pid=_dead_pid())})
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    (lock_dir / "acme.lease").write_text(dead.to_json())
+    started = time.monotonic()
+    async with await FileLocks(lock_dir).acquire(
+        "acme", holder="next", ttl=TTL, timeout=5
+    ) as lease:
+        assert time.monotonic() - started < 1
+        assert lease.taken_over == dead
+        assert lease.info.holder == "next"
+
+
+async def test_lease_of_a_live_process_is_not_taken_over(lock_dir: Path) -> None:
+    """A same-host lease whose process still runs keeps the tenant locked."""
+    acquired = time.time()
+    alive = LeaseInfo(
+        "acme", "running run", "t", acquired, acquired + 3600, **_here(pid=os.getpid())
+    )
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    (lock_dir / "acme.lease").write_text(alive.to_json())
+    with pytest.raises(LockfileError, match="locked by running run"):
+        await FileLocks(lock_dir).acquire("acme", holder="next", ttl=TTL, timeout=0)
+
+
+def _here(*, pid: int) -> dict[str, object]:
+    """Host and boot id of this machine, as a lease written here records them."""
+    mine = json.loads(new_lease("x", "x", 0.0, 1.0).to_json())
+    return {"host": mine["host"], "boot_id": mine["boot_id"], "pid": pid}

@@ -55,11 +55,12 @@ class FileLocks(LockStore):
             with self._guard(tenant) as path:
                 current = self._read(path, tenant)
                 now = self._clock()
-                if current is not None and current.expires_at > now:
+                held = current is not None and current.expires_at > now
+                if current is not None and held and not current.is_orphaned:
                     return current
                 info = new_lease(tenant, holder, now, ttl)
                 self._write(path, info)
-            return Lease(info, ttl=ttl, keeper=self)
+            return Lease(info, ttl=ttl, keeper=self, taken_over=current if held else None)
 
         return await acquire_polling(tenant, attempt, timeout)
 

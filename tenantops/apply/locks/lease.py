@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from tenantops.apply.polling import poll
 from tenantops.core.model import is_name
 from tenantops.errors import LockfileError
+from tenantops.polling import poll
 
 __all__ = [
     "Keeper",
@@ -38,13 +41,34 @@ _FIRST_POLL, _MAX_POLL = 0.05, 0.5
 
 @dataclass(frozen=True, slots=True)
 class LeaseInfo:
-    """Who holds a tenant's lease, and until when (unix seconds)."""
+    """Who holds a tenant's lease, and until when (unix seconds).
+
+    ``host``, ``pid`` and ``boot_id`` name the holding process, so that a run on the same
+    machine can tell that the holder died and take its lease over at once instead of
+    waiting out the TTL (leases written before they existed lack them).
+    """
 
     tenant: str
     holder: str
     token: str
     acquired_at: float
     expires_at: float
+    host: str | None = None
+    pid: int | None = None
+    boot_id: str | None = None
+
+    @property
+    def is_orphaned(self) -> bool:
+        """Whether the holder ran on this machine, since its last boot, and has exited."""
+        if self.pid is None or self.host != _HOST or self.boot_id != _BOOT_ID or not _BOOT_ID:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, just someone else's
+        return False
 
     @property
     def acquired_iso(self) -> str:
@@ -77,6 +101,9 @@ class LeaseInfo:
                 token=str(doc["token"]),
                 acquired_at=float(doc["acquired_at"]),
                 expires_at=float(doc["expires_at"]),
+                host=doc.get("host"),
+                pid=int(doc["pid"]) if doc.get("pid") is not None else None,
+                boot_id=doc.get("boot_id"),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"missing or mistyped field {exc}") from exc
@@ -103,12 +130,17 @@ class Lease:
         ttl: seconds each renewal extends the lease by.
         lost: True once a renewal found the lease broken or expired; the caller should
             stop changing the tenant, since another run may now hold it.
+        taken_over: the unexpired lease of a dead process on this machine that this one
+            replaced, for the audit trail; ``None`` when the tenant was free.
     """
 
-    def __init__(self, info: LeaseInfo, *, ttl: float, keeper: Keeper) -> None:
+    def __init__(
+        self, info: LeaseInfo, *, ttl: float, keeper: Keeper, taken_over: LeaseInfo | None = None
+    ) -> None:
         self.info = info
         self.ttl = ttl
         self.lost = False
+        self.taken_over = taken_over
         self._keeper = keeper
         self._released = False
         loop = asyncio.get_running_loop()
@@ -257,7 +289,22 @@ def new_lease(tenant: str, holder: str, now: float, ttl: float) -> LeaseInfo:
         token=secrets.token_hex(16),
         acquired_at=now,
         expires_at=now + ttl,
+        host=_HOST,
+        pid=os.getpid(),
+        boot_id=_BOOT_ID,
     )
+
+
+def _boot_id() -> str:
+    """This boot's id (Linux); empty elsewhere, which disables takeovers."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+_HOST = socket.gethostname()
+_BOOT_ID = _boot_id()
 
 
 def check_tenant(tenant: str) -> None:

@@ -96,6 +96,14 @@ class RedisLocks(LockStore):
                 if await self._client.set(key, info.to_json(), nx=True, px=_ms(ttl)):
                     return Lease(info, ttl=ttl, keeper=self)
             # None if the holder released between our SET and this read: poll again.
+            current = await self.peek(tenant)
+            if current is None or not current.is_orphaned:
+                return current
+            # Its holder died on this machine: remove exactly its lease, then take ours.
+            await self._release_lease(current)
+            with self._map_errors():
+                if await self._client.set(key, info.to_json(), nx=True, px=_ms(ttl)):
+                    return Lease(info, ttl=ttl, keeper=self, taken_over=current)
             return await self.peek(tenant)
 
         return await acquire_polling(tenant, attempt, timeout)

@@ -1,7 +1,8 @@
-"""Polling with a growing interval, shared by deploy status checks and lease waits.
+"""Polling with a growing interval: deploy status, Cognigy.AI tasks and lease waits.
 
-Every poll loop in apply waits 1.5x longer each round, up to a ceiling, and never past
-its deadline: a fast answer is seen quickly, a slow one costs few requests.
+Every poll loop waits 1.5x longer each round, up to a ceiling, and never past its
+deadline: a fast answer is seen quickly, a slow one costs few requests (and polls
+count against the platform's quota).
 """
 
 from __future__ import annotations

@@ -1,0 +1,279 @@
+"""HTTP to Cognigy.AI REST API v2.0: auth, paging, pacing, safe retries, RFC 7807 errors.
+
+The one place where this flavour's httpx errors and problem answers become
+:mod:`tenantops.errors` classes. Rules the real API imposes:
+
+- Every call counts against the quota (1,000 requests per 5 minutes per IP by default):
+  requests are paced client-side, and ``Retry-After`` is honoured on a 429.
+- Nothing is retried blindly. There are no idempotency keys, so a POST or PATCH whose
+  answer was lost (a timeout, a 5xx, a cut connection) may have happened: it is raised,
+  and the caller re-reads and converges. Only a 429 (refused, so not processed) is
+  retried for every method; GET, PUT and DELETE are also retried on 5xx and transport
+  failures, with full-jitter backoff.
+- Lists come in ``{items, total, nextCursor, previousCursor}`` pages of at most 100;
+  older servers name the cursor ``next``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from contextlib import nullcontext
+from typing import Any
+
+import httpx
+import stamina
+
+from tenantops.backends.contract.pacing import Pacer
+from tenantops.backends.contract.retry import RetryPolicy, parse_retry_after
+from tenantops.core.model import RateLimit
+from tenantops.errors import (
+    ApiError,
+    ApiStatusError,
+    ApiTimeoutError,
+    AuthError,
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    UnauthorizedError,
+    UnprocessableError,
+)
+
+__all__ = ["PAGE_SIZE", "V2Http"]
+
+#: The largest page the API serves.
+PAGE_SIZE = 100
+#: Methods whose repetition cannot change the outcome.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+_BY_STATUS: dict[int, type[ApiStatusError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: BadRequestError,
+    422: UnprocessableError,
+    429: RateLimitedError,
+}
+
+
+class V2Http:
+    """An async HTTP client of one Cognigy.AI installation's REST API v2.0.
+
+    Args:
+        base_url: the API host (``https://api-app.cognigy.ai``); ``/new/v2.0`` is added.
+        api_key: sent as ``X-API-Key``; without it, OAuth2 client credentials are used.
+        client_id, client_secret: the OAuth2 client, used when there is no API key.
+        token_url: the OAuth2 token endpoint (default ``<base_url>/auth/oauth2/token``).
+        rate_limit: the quota to pace to (``1000/5m`` on SaaS); ``None`` for none.
+        retry: retry bounds for the requests that may be retried.
+        transport: an httpx transport (tests pass the simulator's ASGI app).
+        timeout: seconds one call may take.
+        max_connections: the connection pool's size.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str | None = None,
+        rate_limit: RateLimit | None = None,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        max_connections: int = 8,
+    ) -> None:
+        if not api_key and not (client_id and client_secret):
+            raise AuthError("set api.apiKey (or COGNIGY_API_KEY), or api.clientId and clientSecret")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._oauth = (client_id or "", client_secret or "")
+        self._token: tuple[str, float] | None = None
+        self._token_url = token_url or f"{self.base_url}/auth/oauth2/token"
+        self._pacer = Pacer(rate_limit) if rate_limit else None
+        self._retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            base_url=f"{self.base_url}/new/v2.0",
+            transport=transport,
+            timeout=timeout,
+            headers={"Accept": "application/json"},
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+        #: Calls sent, by ``METHOD route`` (ids replaced by ``{id}``), for quota figures.
+        self.calls: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"V2Http({self.base_url!r})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # ------------------------------------------------------------------ verbs
+
+    async def get(self, path: str, **params: Any) -> Any:
+        """GET ``path`` and answer its JSON body."""
+        return await self.request("GET", path, params=params)
+
+    async def list_all(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a paged list, following the cursors (100 a page)."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            query = {**params, "limit": PAGE_SIZE, **({"next": cursor} if cursor else {})}
+            page = await self.request("GET", path, params=query)
+            items.extend(page.get("items") or [])
+            cursor = page.get("nextCursor") or page.get("next")
+            if not cursor or not page.get("items"):
+                return items
+
+    async def post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        """POST; never retried but on 429: a lost answer is raised for the caller to re-read."""
+        return await self.request("POST", path, json=dict(body or {}))
+
+    async def patch(self, path: str, body: Mapping[str, Any]) -> Any:
+        """PATCH; never retried but on 429, like :meth:`post`."""
+        return await self.request("PATCH", path, json=dict(body))
+
+    async def delete(self, path: str) -> Any:
+        """DELETE (retried: deleting twice leaves the same state, a 404 the second time)."""
+        return await self.request("DELETE", path)
+
+    # ------------------------------------------------------------------ machinery
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """Send one call, retrying only what is safe to retry (see the module docstring).
+
+        Raises:
+            ApiStatusError: the API answered an error (after retries where allowed).
+            TransportError: no answer (after retries where allowed).
+        """
+        started = time.monotonic()
+        policy = self._retry.hook(started=started)
+
+        def decide(exc: Exception) -> bool | float:
+            if method not in _IDEMPOTENT and not isinstance(exc, RateLimitedError):
+                return False
+            return policy(exc)
+
+        async for attempt in stamina.retry_context(
+            on=decide, attempts=self._retry.attempts, timeout=self._retry.timeout
+        ):
+            with attempt:
+                return await self._send(method, path, params=params, json=json)
+        raise AssertionError("unreachable: stamina raises after the last attempt")
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any
+    ) -> Any:
+        headers = await self._auth_headers()
+        self.calls[f"{method} {_route(path)}"] += 1
+        async with self._slot():
+            try:
+                response = await self._http.request(
+                    method, path, params=dict(params or {}), json=json, headers=headers
+                )
+            except httpx.TimeoutException as exc:
+                raise ApiTimeoutError(f"{method} {path}: no answer in time ({exc!r})") from exc
+            except httpx.TransportError as exc:
+                raise TransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 401 and self._api_key is None and self._token is not None:
+            self._token = None  # expired early: one fresh token, then the answer stands
+            return await self._send(method, path, params=params, json=json)
+        if response.is_success:
+            return _json(response)
+        raise _problem(response, method, path)
+
+    def _slot(self) -> Any:
+        return self._pacer.slot() if self._pacer else nullcontext()
+
+    async def _auth_headers(self) -> dict[str, str]:
+        if self._api_key:
+            return {"X-API-Key": self._api_key}
+        if self._token is None or self._token[1] <= time.monotonic():
+            self._token = await self._fetch_token()
+        return {"Authorization": self._token[0]}
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        client_id, secret = self._oauth
+        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+        self.calls["POST /auth/oauth2/token"] += 1
+        async with self._slot():
+            try:
+                response = await self._http.post(self._token_url, data=form)
+            except httpx.TransportError as exc:
+                raise TransportError(f"token endpoint: {type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise AuthError(
+                f"the token endpoint refused client {client_id!r} ({response.status_code}); "
+                "check api.clientId and clientSecret",
+                status=response.status_code,
+            )
+        body = _json(response)
+        ttl = float(body.get("expires_in") or 300)
+        kind = str(body.get("token_type") or "Bearer")
+        # Refresh at 90% of the lifetime, so that no call goes out with a dying token.
+        return f"{kind} {body['access_token']}", time.monotonic() + 0.9 * ttl
+
+
+def _route(path: str) -> str:
+    """``flows/65a…/intents`` -> ``flows/{id}/intents``: routes, for counting calls."""
+    parts = path.strip("/").split("/")
+    return "/".join(
+        "{id}" if len(p) == 24 or (len(p) == 36 and p.count("-") == 4) else p for p in parts
+    )
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ApiError(
+            f"{response.request.method} {response.request.url.path}: the answer is not JSON"
+        ) from exc
+
+
+def _problem(response: httpx.Response, method: str, path: str) -> ApiStatusError:
+    """An RFC 7807 answer as the matching error; keyed on ``status`` and ``code`` only."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    status = response.status_code
+    detail = str(body.get("detail") or body.get("title") or response.reason_phrase)
+    trace = body.get("traceId")
+    kind = _BY_STATUS.get(status, ServerError if status >= 500 else ApiStatusError)
+    where = f"{method} /new/v2.0/{path.lstrip('/')}"
+    hint = {
+        401: "; check the API key (api.apiKey or COGNIGY_API_KEY)",
+        403: "; the key's user lacks a role in this project",
+        429: "; the quota is spent: lower api.rateLimit or spread the fleet with --shard",
+    }.get(status, "")
+    return kind(
+        f"{where}: {status} {detail}{hint}" + (f" (trace {trace})" if trace else ""),
+        status=status,
+        code=str(body.get("code")) if body.get("code") is not None else None,
+        request_id=str(trace) if trace else None,
+        method=method,
+        url=path,
+        body=body,
+        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    )

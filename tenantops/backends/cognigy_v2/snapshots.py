@@ -1,0 +1,93 @@
+"""Backup snapshots: make room under the 10-snapshot cap, take one, restore one.
+
+Only snapshots whose name starts with ``tenantops-`` are tenantops': the oldest of them
+beyond ``api.snapshots.keep`` are deleted to make room, and nothing else ever is. A
+project whose 10 snapshots are all foreign is refused before anything changes. A
+snapshot-create task does not report the new snapshot's id, so it is found by its
+unique name once the task is done; a backup whose name already exists is the one a
+killed run took, and is used again rather than taken twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenantops.backends.cognigy_v2.http import V2Http
+from tenantops.backends.cognigy_v2.tasks import task_id_of, wait_task
+from tenantops.errors import ApiError, ConflictError
+
+__all__ = ["CAP", "PREFIX", "restore", "take_backup"]
+
+#: Snapshots a project may hold, uploads included.
+CAP = 10
+#: Names of the snapshots tenantops owns.
+PREFIX = "tenantops-"
+
+
+async def take_backup(
+    http: V2Http, project_id: str, name: str, *, keep: int, timeout: float
+) -> str:
+    """The id of backup snapshot ``name`` of the project: found, or made room for and taken.
+
+    Raises:
+        ApiError: the project holds 10 snapshots and none is tenantops' (nothing changed).
+        TaskFailedError: a delete or the create task failed.
+    """
+    snapshots = await http.list_all("snapshots", projectId=project_id)
+    existing = _named(snapshots, name)
+    if existing is not None:
+        return existing
+    await _make_room(http, project_id, snapshots, keep=keep, timeout=timeout)
+    answer = await http.post(
+        "snapshots",
+        {"projectId": project_id, "name": name, "description": "tenantops: before a deploy"},
+    )
+    await wait_task(http, task_id_of(answer), timeout=timeout, what=f"snapshot {name}")
+    found = _named(await http.list_all("snapshots", projectId=project_id, filter=name), name)
+    if found is None:
+        raise ApiError(f"snapshot {name} was created but is not listed; try again")
+    return found
+
+
+async def _make_room(
+    http: V2Http, project_id: str, snapshots: list[dict[str, Any]], *, keep: int, timeout: float
+) -> None:
+    ours = sorted(
+        (s for s in snapshots if str(s.get("name", "")).startswith(PREFIX)),
+        key=lambda s: (s.get("createdAt") or 0, str(s.get("_id"))),
+    )
+    total = len(snapshots)
+    if total >= CAP and not ours:
+        raise ApiError(
+            f"project {project_id} already holds {total} snapshots and none is tenantops' "
+            f"(names starting with {PREFIX!r}); delete one in Cognigy.AI so that a backup "
+            "can be taken. Nothing was changed."
+        )
+    # After the new backup there are at most `keep` of ours, and never more than the cap.
+    while ours and (len(ours) >= keep or total >= CAP):
+        oldest = ours.pop(0)
+        answer = await http.delete(f"snapshots/{oldest['_id']}")
+        await wait_task(http, task_id_of(answer), timeout=timeout, what=f"delete {oldest['name']}")
+        total -= 1
+
+
+def _named(snapshots: list[dict[str, Any]], name: str) -> str | None:
+    return next((str(s["_id"]) for s in snapshots if s.get("name") == name), None)
+
+
+async def restore(http: V2Http, project_id: str, snapshot_id: str, *, timeout: float) -> None:
+    """Restore the project from a snapshot and wait for it (every resource gets new ids).
+
+    Raises:
+        TaskFailedError: the restore task failed or outlived ``timeout``.
+    """
+    try:
+        answer = await http.post(f"snapshots/{snapshot_id}/restore", {"projectId": project_id})
+    except ConflictError:
+        # A restore of this snapshot already runs (a killed run started it): wait for it.
+        tasks = await http.list_all("tasks", projectId=project_id)
+        running = [t for t in tasks if t.get("status") in ("queued", "active")]
+        for task in running:
+            await wait_task(http, str(task["_id"]), timeout=timeout, what="running task")
+        return
+    await wait_task(http, task_id_of(answer), timeout=timeout, what=f"restore {snapshot_id}")
