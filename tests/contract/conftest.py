@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, run_sim
@@ -24,9 +25,13 @@ from tenantops.core.model import ALL_SCOPES
 SOURCE_BOT = "contract-source-bot"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark this folder's tests ``contract`` before the root conftest marks the rest fast."""
+    here = Path(__file__).parent
     for item in items:
-        item.add_marker(pytest.mark.contract)
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.contract)
 
 
 @dataclass(frozen=True)
