@@ -4,18 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . demo/env.sh
+. demo/lib.sh
 
 work=.demo/v2
 rm -rf "$work" && mkdir -p "$work/repo"
 cp -r templates "$work/repo/"
 mkdir "$work/repo/tenants"
 cp tenants/acme.yaml tenants/globex.yaml "$work/repo/tenants/"
-port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export COGNIGY_BASE_URL="http://127.0.0.1:$port" COGNIGY_API_KEY="demo-v2-key-do-not-use"
 unset OAUTH_CLIENT_ID OAUTH_CLIENT_SECRET
 top() { tenantops -C "$work/repo" "$@"; }
-step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; }
-admin() { python - "$COGNIGY_BASE_URL" "$@"; }
 
 cat >"$work/repo/tenantops.yaml" <<'YAML'
 # The example fleet on Cognigy.AI REST API v2.0: each tenant's workspace is a project id.
@@ -40,16 +39,7 @@ tenantops sim --flavor cognigy-v2 --port "$port" --admin --task-seconds 1 \
   --api-key "$COGNIGY_API_KEY:ops@example.com" >"$work/sim.log" 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  admin <<'PY' && break
-import sys, urllib.request
-try:
-    urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1)
-except OSError:
-    sys.exit(1)
-PY
-  sleep 0.1
-done
+wait_healthy
 
 step "Seed two empty projects, and point the tenants at them" "POST /_sim/seed"
 admin "$work/repo/tenants" <<'PY'

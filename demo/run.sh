@@ -4,17 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . demo/env.sh
+. demo/lib.sh
 
 work=.demo
 rm -rf "$work" && mkdir -p "$work/repo" "$work/sim"
 cp -r tenantops.yaml tenants templates "$work/repo/"
 cp demo/sim-state/state.json "$work/sim/state.json"
-port=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 export COGNIGY_BASE_URL="http://127.0.0.1:$port"
 top() { tenantops -C "$work/repo" "$@"; }
 
-step() { printf '\n\033[1m== %s\033[0m\n$ %s\n' "$1" "${*:2}"; }
-admin() { python - "$COGNIGY_BASE_URL" "$@"; }
 
 step "Validate the config repo offline (what a pull request check runs)" tenantops validate
 top validate
@@ -27,16 +26,7 @@ step "Start the Cognigy.AI simulator: some tenants deployed, globex edited in th
 tenantops sim --port "$port" --state "$work/sim" --admin --deploy-seconds 1 >"$work/sim.log" 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  admin <<'PY' && break
-import sys, urllib.request
-try:
-    urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=1)
-except OSError:
-    sys.exit(1)
-PY
-  sleep 0.1
-done
+wait_healthy
 
 step "Plan every tenant against the live workspaces, and save the plan" \
   "tenantops plan --out plan.json --detailed-exitcode"

@@ -25,9 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from starlette.datastructures import Headers, MutableHeaders, QueryParams
+from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantops.servers.sim.asgi import buffered, stamped
 from tenantops.servers.sim.cognigy_v2._auth import TOKEN_PATH, principal_of
 from tenantops.servers.sim.cognigy_v2._problems import TRACE_KEY, Problem, new_trace_id
 from tenantops.servers.sim.cognigy_v2._runtime import V2Runtime
@@ -116,7 +117,7 @@ class V2Middleware:
         resolved = self.resolver.resolve(path)
         try:
             if resolved is None:
-                await self.app(scope, receive, _stamped(send, trace_id))
+                await self.app(scope, receive, stamped(send, "X-Trace-Id", trace_id))
                 return
             canonical, template = resolved
             scope = {**scope, "path": canonical, "raw_path": canonical.encode()}
@@ -127,12 +128,12 @@ class V2Middleware:
 
     async def _api_call(self, scope: Scope, receive: Receive, send: Send, route: str) -> None:
         runtime = self.runtime
-        body, receive = await _buffered(receive)
+        body, receive = await buffered(receive)
         if runtime.faults.settings.latency_ms > 0:
             await asyncio.sleep(runtime.faults.settings.latency_ms / 1000)
         problem = self._injected_problem(self._principal(scope, body), len(body))
         drop = problem is None and runtime.faults.draw_reset()
-        stamped = _stamped(send, str(scope[TRACE_KEY]))
+        stamping = stamped(send, "X-Trace-Id", str(scope[TRACE_KEY]))
         status = 0
 
         async def answer(message: Message) -> None:
@@ -140,7 +141,7 @@ class V2Middleware:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
             if not drop:
-                await stamped(message)
+                await stamping(message)
 
         try:
             if problem is not None:
@@ -179,35 +180,3 @@ class V2Middleware:
         if body_size > limit:
             return Problem(413, f"the request body has {body_size} bytes; the limit is {limit}")
         return None
-
-
-def _stamped(send: Send, trace_id: str) -> Send:
-    async def stamped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            MutableHeaders(scope=message)["X-Trace-Id"] = trace_id
-        await send(message)
-
-    return stamped
-
-
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """Read the whole body, and a ``receive`` that hands it on again."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return body, replay

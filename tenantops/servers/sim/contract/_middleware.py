@@ -16,9 +16,10 @@ import asyncio
 import uuid
 from typing import Any
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantops.servers.sim.asgi import buffered, stamped
 from tenantops.servers.sim.contract._auth import TOKEN_PATH, bearer_token, claimed_client_id
 from tenantops.servers.sim.contract._problems import ApiProblem
 from tenantops.servers.sim.contract._records import rfc3339
@@ -50,7 +51,7 @@ class SimMiddleware:
         if str(scope["path"]).startswith("/api/"):
             await self._api_call(scope, receive, send, note)
         else:
-            await self.app(scope, receive, _stamped(send, note.request_id))
+            await self.app(scope, receive, stamped(send, "X-Request-Id", note.request_id))
 
     async def _api_call(
         self, scope: Scope, receive: Receive, send: Send, note: RequestNote
@@ -63,7 +64,7 @@ class SimMiddleware:
         started = runtime.clock()
         problem, fault = self._injected_problem(note, started)
         drop = problem is None and runtime.faults.draw_reset()
-        stamped = _stamped(send, note.request_id)
+        stamping = stamped(send, "X-Request-Id", note.request_id)
         status = 0
 
         async def answer(message: Message) -> None:
@@ -71,7 +72,7 @@ class SimMiddleware:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
             if not drop:
-                await stamped(message)
+                await stamping(message)
 
         try:
             if problem is not None:
@@ -90,7 +91,7 @@ class SimMiddleware:
     ) -> Receive:
         """Note the client a request claims, for rate limits and the log."""
         if scope["path"] == TOKEN_PATH:
-            body, receive = await _buffered(receive)
+            body, receive = await buffered(receive)
             note.client_id = claimed_client_id(headers, body)
             return receive
         token = bearer_token(headers.get("authorization"))
@@ -147,38 +148,6 @@ class SimMiddleware:
             "fault": fault,
         }
         self.runtime.log.add(entry)
-
-
-def _stamped(send: Send, request_id: str) -> Send:
-    async def stamped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            MutableHeaders(scope=message)["X-Request-Id"] = request_id
-        await send(message)
-
-    return stamped
-
-
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """Read the whole body, and a ``receive`` that hands it on again."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return body, replay
 
 
 async def _drop_connection(send: Send) -> None:
