@@ -28,7 +28,7 @@ from tenantops.apply.steps import (
     WriteLockEntry,
 )
 from tenantops.backends.base import RoleGrant
-from tenantops.core.diff import Change
+from tenantops.core.diff import Change, iso_expiry
 from tenantops.core.plan import TenantPlan
 
 __all__ = ["History", "InFlight", "Observed", "Rendered", "decide", "history_of", "idempotency_key"]
@@ -200,17 +200,12 @@ def _already(step: AssignRole | RevokeRole, live: Mapping[str, RoleGrant] | None
             return (
                 grant is not None
                 and grant.role_id == step.role_id
-                and _iso(grant) == _normal(step.expires_at)
+                and iso_expiry(grant.expires_at) == _normal(step.expires_at)
             )
 
 
-def _iso(grant: RoleGrant) -> str | None:
-    if grant.expires_at is None:
-        return None
-    return grant.expires_at.isoformat().replace("+00:00", "Z")
-
-
 def _normal(expires: str | None) -> str | None:
+    """``expires`` in the one ISO form, so equal instants compare equal."""
     if expires is None:
         return None
-    return datetime.fromisoformat(expires.replace("Z", "+00:00")).isoformat().replace("+00:00", "Z")
+    return iso_expiry(datetime.fromisoformat(expires.replace("Z", "+00:00")))

@@ -25,6 +25,7 @@ __all__ = [
     "Resource",
     "diff_models",
     "diff_roles",
+    "iso_expiry",
     "summarize",
 ]
 
@@ -210,10 +211,15 @@ def diff_models(
     return changes
 
 
-def _grant_view(user_id: str, role_id: str, expires_at: Any) -> dict[str, Any]:
+def iso_expiry(expires_at: datetime | None) -> str | None:
+    """An expiry as the config writes it (``2027-06-30T00:00:00Z``), or ``None``."""
+    return None if expires_at is None else expires_at.isoformat().replace("+00:00", "Z")
+
+
+def _grant_view(user_id: str, role_id: str, expires_at: datetime | None) -> dict[str, Any]:
     view: dict[str, Any] = {"userId": user_id, "roleId": role_id}
     if expires_at is not None:
-        view["expiresAt"] = expires_at.isoformat().replace("+00:00", "Z")
+        view["expiresAt"] = iso_expiry(expires_at)
     return view
 
 

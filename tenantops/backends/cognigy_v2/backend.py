@@ -18,6 +18,7 @@ remembers an ``_id`` across a write or a restore: the only cache is the last
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,8 @@ from tenantops.errors import (
 
 __all__ = ["CognigyV2Backend"]
 
+#: Project reads kept for the deploy that may follow them (one per concurrent tenant).
+_VIEWS_KEPT = 64
 #: Rounds of read-and-converge after an ambiguous write failure.
 _CONVERGE_ROUNDS = 3
 _TASK_STATE: dict[str, DeploymentState] = {
@@ -70,7 +73,9 @@ class CognigyV2Backend:
         self.http = http
         self.keep_snapshots = keep_snapshots
         self.task_timeout = task_timeout
-        self._views: dict[tuple[str, str, str | None], ProjectView] = {}
+        # The last reads, for a deploy right after its observe; a plan of a large fleet
+        # must not keep every project's ids, so only the newest few stay.
+        self._views: OrderedDict[tuple[str, str, str | None], ProjectView] = OrderedDict()
         self._me: str | None = None
 
     def __repr__(self) -> str:
@@ -92,6 +97,8 @@ class CognigyV2Backend:
             )
         view = await read_project(self.http, workspace_id, bot_id, locale)
         self._views[(workspace_id, bot_id, locale)] = view
+        while len(self._views) > _VIEWS_KEPT:
+            self._views.popitem(last=False)
         return view.to_model()
 
     async def deploy(

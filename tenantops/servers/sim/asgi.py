@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import MutableHeaders
 from starlette.types import Message, Receive, Send
 
-__all__ = ["buffered", "stamped"]
+__all__ = ["Answer", "buffered", "stamped"]
 
 
 def stamped(send: Send, header: str, value: str) -> Send:
@@ -40,3 +40,19 @@ async def buffered(receive: Receive) -> tuple[bytes, Receive]:
         return {"type": "http.request", "body": body, "more_body": False}
 
     return body, replay
+
+
+class Answer:
+    """The ``send`` a faulty simulator answers through: it stamps ``header``, remembers
+    the status, and sends nothing at all when the connection is to be dropped."""
+
+    def __init__(self, send: Send, header: str, value: str, *, drop: bool) -> None:
+        self._send = stamped(send, header, value)
+        self.drop = drop
+        self.status = 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        if not self.drop:
+            await self._send(message)

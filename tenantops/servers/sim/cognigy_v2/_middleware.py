@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers, QueryParams
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantops.servers.sim.asgi import buffered, stamped
+from tenantops.servers.sim.asgi import Answer, buffered, stamped
 from tenantops.servers.sim.cognigy_v2._auth import TOKEN_PATH, principal_of
 from tenantops.servers.sim.cognigy_v2._problems import TRACE_KEY, Problem, new_trace_id
 from tenantops.servers.sim.cognigy_v2._runtime import V2Runtime
@@ -133,15 +133,7 @@ class V2Middleware:
             await asyncio.sleep(runtime.faults.settings.latency_ms / 1000)
         problem = self._injected_problem(self._principal(scope, body), len(body))
         drop = problem is None and runtime.faults.draw_reset()
-        stamping = stamped(send, "X-Trace-Id", str(scope[TRACE_KEY]))
-        status = 0
-
-        async def answer(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            if not drop:
-                await stamping(message)
+        answer = Answer(send, "X-Trace-Id", str(scope[TRACE_KEY]), drop=drop)
 
         try:
             if problem is not None:
@@ -150,7 +142,7 @@ class V2Middleware:
             else:
                 await self.app(scope, receive, answer)
         finally:
-            runtime.counter.count(route, 0 if drop else status)
+            runtime.counter.count(route, 0 if drop else answer.status)
         if drop:
             await _drop_connection(send)
 

@@ -17,9 +17,9 @@ import uuid
 from typing import Any
 
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantops.servers.sim.asgi import buffered, stamped
+from tenantops.servers.sim.asgi import Answer, buffered, stamped
 from tenantops.servers.sim.contract._auth import TOKEN_PATH, bearer_token, claimed_client_id
 from tenantops.servers.sim.contract._problems import ApiProblem
 from tenantops.servers.sim.contract._records import rfc3339
@@ -64,15 +64,7 @@ class SimMiddleware:
         started = runtime.clock()
         problem, fault = self._injected_problem(note, started)
         drop = problem is None and runtime.faults.draw_reset()
-        stamping = stamped(send, "X-Request-Id", note.request_id)
-        status = 0
-
-        async def answer(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            if not drop:
-                await stamping(message)
+        answer = Answer(send, "X-Request-Id", note.request_id, drop=drop)
 
         try:
             if problem is not None:
@@ -81,7 +73,7 @@ class SimMiddleware:
                 await self.app(scope, receive, answer)
         finally:
             self._record(
-                scope, headers, note, started, status, fault or ("reset" if drop else None)
+                scope, headers, note, started, answer.status, fault or ("reset" if drop else None)
             )
         if drop:
             await _drop_connection(send)
