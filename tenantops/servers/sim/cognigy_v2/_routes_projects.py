@@ -1,8 +1,10 @@
 """Projects, locales and flows: ``projects``, ``locales?projectId``, ``flows?projectId``, ``flows/{f}``.
 
 A new project gets its primary locale (``locale`` in the body) and a ``Main`` flow
-with an empty chart. ``GET flows/{f}`` answers the flow with ``context``, its default
-context, which list items leave out; ``PATCH flows/{f}`` replaces that context.
+with an empty chart. ``POST flows`` adds a flow (with its chart's start and end);
+``DELETE flows/{f}`` removes it with its chart, intents and sentences. ``GET
+flows/{f}`` answers the flow with ``context``, its default context, which list items
+leave out; ``PATCH flows/{f}`` replaces that context.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ from starlette.responses import Response
 
 from tenantops.servers.sim.cognigy_v2._auth import CallerDep
 from tenantops.servers.sim.cognigy_v2._lookup import (
+    create_flow,
     create_project,
     created,
     locale_for,
+    no_content,
     ok,
     require,
 )
 from tenantops.servers.sim.cognigy_v2._paging import PageDep, envelope
 from tenantops.servers.sim.cognigy_v2._runtime import RuntimeDep
-from tenantops.servers.sim.cognigy_v2._schemas import FlowPatch, ProjectCreate, ProjectPatch
+from tenantops.servers.sim.cognigy_v2._schemas import (
+    FlowCreate,
+    FlowPatch,
+    ProjectCreate,
+    ProjectPatch,
+)
 from tenantops.servers.sim.cognigy_v2._store import Doc, public
 from tenantops.servers.sim.contract._problems import JsonResponse
 
@@ -87,6 +96,29 @@ async def list_flows(
     require(runtime.store, "projects", projectId)
     flows = runtime.store.find("flows", projectReference=projectId)
     return JsonResponse(envelope(flows, page, render=_list_flow))
+
+
+@router.post("/flows")
+async def post_flow(body: FlowCreate, caller: CallerDep, runtime: RuntimeDep) -> Response:
+    """Create a flow with an empty chart in the project; 201 with it."""
+    require(runtime.store, "projects", body.project_id)
+    flow = create_flow(runtime, body.project_id, body.name, by=caller.user_id)
+    if body.description:
+        flow = runtime.store.update(
+            "flows", flow["_id"], {"description": body.description}, by=caller.user_id
+        )
+    return created(flow)
+
+
+@router.delete("/flows/{flowId}", status_code=204)
+async def delete_flow(flowId: str, caller: CallerDep, runtime: RuntimeDep) -> Response:
+    """Delete a flow with its chart, intents and sentences; 204."""
+    require(runtime.store, "flows", flowId)
+    runtime.chart.remove_flow(flowId)
+    runtime.store.remove_where("sentences", flowReference=flowId)
+    runtime.store.remove_where("intents", flowReference=flowId)
+    runtime.store.remove("flows", flowId)
+    return no_content()
 
 
 @router.get("/flows/{flowId}")

@@ -19,6 +19,7 @@ __all__ = [
     "EntryBatchBody",
     "EntryCreate",
     "EntryPatch",
+    "FlowCreate",
     "FlowPatch",
     "InjectBody",
     "IntentCreate",
@@ -69,6 +70,14 @@ class ProjectPatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = None
     color: str | None = None
+
+
+class FlowCreate(Body):
+    """``POST flows``: a new flow (with an empty chart) in a project."""
+
+    project_id: str
+    name: str = _Name
+    description: str = ""
 
 
 class FlowPatch(Body):
