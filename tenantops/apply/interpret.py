@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +25,13 @@ from typing import Any, Literal, assert_never
 
 from tenantops.apply.decide import InFlight, Observed, Rendered, decide, history_of
 from tenantops.apply.journal import Journal
-from tenantops.apply.lockfile import BaseInfo, LockEntry, read_lockfile, write_lockfile
+from tenantops.apply.lockfile import (
+    BaseInfo,
+    LockEntry,
+    lockfile_guard,
+    read_lockfile,
+    write_lockfile,
+)
 from tenantops.apply.locks import LockStore
 from tenantops.apply.steps import (
     AssignRole,
@@ -395,7 +399,7 @@ class Applier:
         assert run.desired.model is not None
         tp = run.plan
         async with self._lockfile_mutex:
-            with _file_lock(self.lockfile):
+            with lockfile_guard(self.lockfile):
                 lock = read_lockfile(self.lockfile)
                 current = lock.tenants.get(tp.tenant)
                 if (
@@ -432,16 +436,3 @@ class Applier:
 
     def _record(self, tenant: str, event: str, plan_id: str, **details: Any) -> None:
         self.journal.append(tenant, event, plan_id=plan_id, details=details)
-
-
-@contextlib.contextmanager
-def _file_lock(lockfile: Path) -> Iterator[None]:
-    """Serialise lockfile updates across processes (parallel CI jobs on other tenants)."""
-    guard = lockfile.parent / ".tenantops" / "lockfile.guard"
-    guard.parent.mkdir(parents=True, exist_ok=True)
-    with guard.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

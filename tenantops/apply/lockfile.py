@@ -9,17 +9,29 @@ the old or the new lockfile, never a torn one.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from tenantops.core.lock import BaseInfo, LockEntry, Lockfile
+from tenantops.core.lock import BaseInfo, LockedRole, LockEntry, Lockfile
 from tenantops.durable import atomic_write_text
 from tenantops.errors import LockfileError
 
-__all__ = ["BaseInfo", "LockEntry", "Lockfile", "read_lockfile", "write_lockfile"]
+__all__ = [
+    "BaseInfo",
+    "LockEntry",
+    "LockedRole",
+    "Lockfile",
+    "lockfile_guard",
+    "read_lockfile",
+    "same_entry",
+    "write_lockfile",
+]
 
 
 def read_lockfile(path: Path) -> Lockfile:
@@ -58,3 +70,27 @@ def write_lockfile(path: Path, lock: Lockfile) -> None:
         atomic_write_text(path, lockfile_text(lock))
     except OSError as exc:
         raise LockfileError(f"cannot write the lockfile {path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def lockfile_guard(lockfile: Path) -> Iterator[None]:
+    """Serialise read-modify-write cycles of ``lockfile`` across processes.
+
+    The guard is ``.tenantops/lockfile.guard`` beside the lockfile, the file apply
+    locks too, so an import and an apply never lose each other's entries.
+    """
+    guard = lockfile.parent / ".tenantops" / "lockfile.guard"
+    guard.parent.mkdir(parents=True, exist_ok=True)
+    with guard.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def same_entry(old: LockEntry | None, new: LockEntry) -> bool:
+    """Whether ``new`` records what ``old`` does, the time it was written aside."""
+    if old is None:
+        return False
+    return old.model_copy(update={"applied_at": new.applied_at}) == new

@@ -37,6 +37,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "Deploy a saved plan, or plan and deploy after confirmation.",
     ),
     "unlock": ("tenantops.cli.unlock:unlock", "Break a tenant's apply lock."),
+    "import": ("tenantops.cli.import_:import_", "Adopt live bots as tenants (terraform import)."),
     "audit": ("tenantops.cli.audit:audit", "Verify or show the audit trail."),
     "session-relay": (
         "tenantops.cli.relay:session_relay",

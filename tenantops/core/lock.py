@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tenantops.core.model import BotDoc
 
-__all__ = ["BaseInfo", "LockEntry", "Lockfile"]
+__all__ = ["BaseInfo", "LockEntry", "LockedRole", "Lockfile"]
 
 
 class _Lock(BaseModel):
@@ -24,6 +24,14 @@ class BaseInfo(_Lock):
 
     botId: str | None = None
     version: str | None = None
+
+
+class LockedRole(_Lock):
+    """A role assignment recorded as a tenant's baseline (as a tenant file writes it)."""
+
+    userId: str
+    roleId: str
+    expiresAt: str | None = None
 
 
 class LockEntry(_Lock):
@@ -39,6 +47,10 @@ class LockEntry(_Lock):
     plan_id: str | None = None
     #: The applied model with secrets masked: what drift shows differences against.
     model: BotDoc | None = None
+    #: The entry records a live bot adopted by ``tenantops import``, not a deployment.
+    imported: bool | None = None
+    #: The live role assignments at import (``import --roles``).
+    roles: list[LockedRole] | None = None
 
 
 class Lockfile(_Lock):
