@@ -2,9 +2,9 @@
 
 Each dependency's exceptions are translated into these at exactly one place
 (ruamel/pydantic in ``config.source``, jinja2 in ``core.render``, jsonschema in
-``core.schema``, httpx/aiohttp in ``backends.contract.transport`` and statuses in
-``backends.contract.status``, the v2.0 API in ``backends.cognigy_v2.http``, redis in
-``redis_errors``). Facts travel
+``core.schema``, httpx/aiohttp's "no answer" in ``backends.no_answer``, statuses in
+``backends.contract.status``, the v2.0 API's problems in ``backends.cognigy_v2.http``,
+redis in ``redis_errors``). Facts travel
 as attributes; messages say what to do next. Only the CLI catches broadly: it prints
 the error (unless the command already showed it in full) and exits with ``exit_code``.
 
@@ -19,8 +19,8 @@ the error (unless the command already showed it in full) and exits with ``exit_c
     ├── PlanError            a tenant could not be planned or checked; a bad plan file
     │   └── StalePlanError   config or live bot changed since the plan: plan again
     ├── ApplyError (plan_id, completed, failed)
-    ├── ApiError
-    │   ├── TransportError ── ApiTimeoutError
+    ├── ApiError (attempts, retry_seconds)
+    │   ├── TransportError (reason, address) ── ApiTimeoutError
     │   ├── AuthError        the token endpoint refused the client
     │   ├── TaskFailedError (task)  a Cognigy.AI task ended in error, was cancelled or timed out
     │   └── ApiStatusError (status, code, request_id)
@@ -230,11 +230,43 @@ class ApplyError(TenantOpsError):
 
 
 class ApiError(TenantOpsError):
-    """Talking to the Cognigy.AI API failed."""
+    """Talking to the Cognigy.AI API failed.
+
+    Attributes:
+        attempts: how many times the call was tried before this error was final.
+        retry_seconds: seconds from the first try to giving up.
+    """
+
+    attempts: int = 1
+    retry_seconds: float = 0.0
+
+    def after_retries(self, attempts: int, seconds: float) -> Self:
+        """Record that the call was given up after ``attempts`` tries over ``seconds``.
+
+        With more than one try, the message starts with ``gave up after 5 attempts over
+        12.3 s:`` so that the last failure, which is the rest of it, reads as the cause.
+        """
+        if attempts > 1 and self.attempts == 1:
+            self.message = f"gave up after {attempts} attempts over {seconds:.1f} s: {self.message}"
+        self.attempts = max(self.attempts, attempts)
+        self.retry_seconds = max(self.retry_seconds, seconds)
+        return self
 
 
 class TransportError(ApiError):
-    """The request never got an HTTP answer (connection refused or reset, DNS, TLS)."""
+    """The request never got an HTTP answer (connection refused or reset, DNS, TLS).
+
+    Attributes:
+        reason: ``refused``, ``timeout``, ``dns`` or ``failed`` (anything else), when known.
+        address: the ``host:port`` the request went to, when known.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str | None = None, address: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.address = address
 
 
 class ApiTimeoutError(TransportError):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tenantops.backends.contract import retry
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,6 +54,13 @@ def _isolate_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
     for var, value in EXAMPLE_SECRETS.items():
         monkeypatch.setenv(var, value)
+
+
+@pytest.fixture(autouse=True)
+def _reset_retry_reporting() -> Iterator[None]:
+    """stamina's retry hooks are process-wide: a test (or the CLI's -v) may change them."""
+    yield
+    retry.reset()
 
 
 @pytest.fixture

@@ -107,11 +107,14 @@ def _report(exc: TenantOpsError) -> None:
     help="Config repo root (holds tenantops.yaml, tenants/, templates/).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show each retried API call on stderr, with its cause."
+)
 @click.version_option(__version__, prog_name="tenantops")
 @click.pass_context
-def cli(ctx: click.Context, config_dir: Path, debug: bool) -> None:
+def cli(ctx: click.Context, config_dir: Path, debug: bool, verbose: bool) -> None:
     """Deploy Cognigy.AI bot models across tenants: validate, render, plan, apply, drift."""
-    ctx.obj = App(root=config_dir, debug=debug)
+    ctx.obj = App(root=config_dir, debug=debug, verbose=verbose)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,8 @@ class App:
 
     root: Path
     debug: bool = False
+    #: ``-v``: each retried API call is shown as a note (see :meth:`backend`).
+    verbose: bool = False
     reporter: Reporter = field(default_factory=RichReporter)
     _project: Project | None = field(default=None, repr=False)
     _fleet: Fleet | None = field(default=None, repr=False)
@@ -91,10 +93,15 @@ class App:
         return open_locks(lock_url, self.project().root / LOCKS_DIR)
 
     def backend(self, *, parallelism: int = 8) -> Backend:
-        """The platform ``api.flavor`` names, from ``api:`` and the environment."""
+        """The platform ``api.flavor`` names, from ``api:`` and the environment.
+
+        Retries show as the reporter's notes with ``-v``, and not at all without it.
+        """
+        from tenantops.backends.contract.retry import report_retries
         from tenantops.backends.factory import open_backend
         from tenantops.config import resolve_api
 
+        report_retries(self.reporter.note if self.verbose else None)
         return open_backend(resolve_api(self.project()), max_connections=max(parallelism, 8))
 
     def run(self, work: Callable[[Backend], Awaitable[T]], *, parallelism: int = 8) -> T:

@@ -125,7 +125,8 @@ class RichReporter:
         from rich.console import Console
 
         console = self._bar.console if self._bar is not None else Console(stderr=True)
-        console.print(message, highlight=False, markup=False)
+        # One line each, however long: a note is a log line, not a paragraph.
+        console.print(message, highlight=False, markup=False, soft_wrap=True)
 
     def end(self) -> None:
         """Remove the bar."""

@@ -1,21 +1,30 @@
-"""Redis leases against a real redis-server: the file-lease behaviours, plus failures."""
+"""Redis leases against a real redis-server: the file-lease behaviours, plus failures, and
+the same-host takeover of a killed holder's lease (audited as ``lease_taken_over``)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis.asyncio
 from click.testing import CliRunner
+from support.demo import DEMO_ENV, demo_sim
+from support.simserver import SimServer
 
+from tenantops.apply.audit import AuditLog
+from tenantops.apply.interpret import Applier, ApplyOptions, TenantResult
 from tenantops.apply.locks import LeaseInfo, RedisLocks
 from tenantops.cli.app import App
 from tenantops.cli.unlock import unlock
 from tenantops.errors import LockfileError
+from tenantops.pipeline.planner import Planner
 
 pytestmark = pytest.mark.integration
 
@@ -211,3 +220,114 @@ async def _delete(key: str) -> None:
     client = redis.asyncio.from_url(URL)
     await client.delete(key)
     await client.aclose()
+
+
+# ---------------------------------------------------------------- a holder process on this host
+
+_HOLDER = """
+import asyncio, sys
+from tenantops.apply.locks import RedisLocks
+
+async def main() -> None:
+    locks = RedisLocks(sys.argv[1], prefix=sys.argv[2])
+    await locks.acquire(sys.argv[3], holder="run about to die", ttl=3600, timeout=5)
+    print("held", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def holder(prefix: str) -> Iterator[subprocess.Popen[str]]:
+    """A process of this machine holding tenant stark's lease (an hour's TTL) under ``prefix``."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, URL, prefix, "stark"], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    try:
+        assert process.stdout.readline() == "held\n"
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    with demo_sim(tmp_path_factory.mktemp("sim-state")) as server:
+        yield server
+
+
+async def _apply_stark(repo: Path, sim: SimServer, prefix: str) -> TenantResult:
+    """Plan and apply tenant stark as `tenantops apply` does, with the leases under ``prefix``.
+
+    ``--lock-timeout 0``: the tenant is taken over at once, or reported locked.
+    """
+    app = App(root=repo)
+    backend = app.backend()
+    locks = RedisLocks(URL, prefix=prefix)
+    try:
+        plan = await Planner(app.fleet(), backend).plan(app.select(["stark"]))
+        applier = Applier(
+            fleet=app.fleet(),
+            backend=backend,
+            journal=app.journal(),
+            locks=locks,
+            lockfile=app.lockfile,
+            options=ApplyOptions(lock_timeout=0, deploy_timeout=30, holder="next run"),
+        )
+        [result] = await applier.apply(plan)
+    finally:
+        await locks.aclose()
+        await backend.aclose()
+    return result
+
+
+def _takeovers(repo: Path) -> list[dict[str, object]]:
+    records = AuditLog(repo / "audit", actor="test").records("stark")
+    return [r.details for r in records if r.event == "lease_taken_over"]
+
+
+@pytest.fixture
+def demo_env(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim.admin("POST", "/_sim/reset").raise_for_status()
+    for key, value in DEMO_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COGNIGY_BASE_URL", sim.base_url)
+
+
+@pytest.mark.usefixtures("demo_env")
+async def test_lease_of_a_killed_holder_is_taken_over_at_once(
+    repo: Path, sim: SimServer, prefix: str, holder: subprocess.Popen[str], other: RedisLocks
+) -> None:
+    """SIGKILLed on this host, its Redis lease is taken over without waiting, and audited."""
+    held = await other.peek("stark")
+    assert held is not None
+    assert held.pid == holder.pid
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    result = await _apply_stark(repo, sim, prefix)
+    assert (result.outcome, result.message) == ("applied", "")
+    [details] = _takeovers(repo)
+    assert details == {
+        "holder": "run about to die",
+        "pid": holder.pid,
+        "acquired_at": held.acquired_iso,
+    }
+    assert await other.peek("stark") is None
+
+
+@pytest.mark.usefixtures("demo_env")
+async def test_lease_of_a_live_holder_is_not_taken_over(
+    repo: Path, sim: SimServer, prefix: str, holder: subprocess.Popen[str], other: RedisLocks
+) -> None:
+    """While its holder process runs, the Redis lease keeps the tenant locked, naming it."""
+    result = await _apply_stark(repo, sim, prefix)
+    assert result.outcome == "locked"
+    assert result.message.startswith("tenant stark is locked by run about to die since ")
+    assert _takeovers(repo) == []
+    current = await other.peek("stark")
+    assert current is not None
+    assert current.pid == holder.pid

@@ -6,16 +6,14 @@ import asyncio
 import json
 from typing import Any
 
-import aiohttp
 import httpx
 import pytest
 from redis import exceptions as redis_exceptions
 
 from tenantops.backends.contract.status import status_error, token_error
-from tenantops.backends.contract.transport import Answer, transport_error
+from tenantops.backends.contract.transport import Answer
 from tenantops.errors import (
     ApiStatusError,
-    ApiTimeoutError,
     BadRequestError,
     ConflictError,
     ForbiddenError,
@@ -24,7 +22,6 @@ from tenantops.errors import (
     RateLimitedError,
     ServerError,
     StateError,
-    TransportError,
     UnauthorizedError,
     UnprocessableError,
 )
@@ -136,24 +133,6 @@ def test_token_refusals_say_what_to_check(status: int, code: str, hint: str) -> 
     assert "client 'cli-1'" in str(got)
     assert hint in str(got)
     assert (got.status, got.code) == (status, code or None)
-
-
-@pytest.mark.parametrize(
-    ("exc", "error"),
-    [
-        (httpx.ReadTimeout("slow"), ApiTimeoutError),
-        (aiohttp.ServerTimeoutError("slow"), ApiTimeoutError),
-        (TimeoutError(), ApiTimeoutError),
-        (httpx.ConnectError("refused"), TransportError),
-        (aiohttp.ClientConnectionError("reset"), TransportError),
-        (ConnectionResetError("reset"), TransportError),
-    ],
-)
-def test_no_answer_is_a_transport_error(exc: BaseException, error: type[TransportError]) -> None:
-    """Failures before an answer, from httpx or aiohttp, are TransportErrors naming the call."""
-    got = transport_error(exc, "PATCH", "http://api/x")
-    assert type(got) is error
-    assert str(got).startswith("PATCH http://api/x ")
 
 
 class FailingRedis:

@@ -1,15 +1,31 @@
-"""Retry policy: which failures are retried, how long to wait, Retry-After in both forms."""
+"""Retry policy: which failures are retried, how long to wait, Retry-After in both forms;
+what a retried call shows (one line per retry) and its final error (attempts and cause)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
+import httpx
 import pytest
+import stamina
+from stamina.instrumentation import get_on_retry_hooks
+from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, V2_API_KEY
 
-from tenantops.backends.contract.retry import RetryPolicy, is_retryable, parse_retry_after
+from tenantops.backends.cognigy_v2.http import V2Http
+from tenantops.backends.contract.client import PlatformClient
+from tenantops.backends.contract.retry import (
+    RetryPolicy,
+    is_retryable,
+    parse_retry_after,
+    report_retries,
+    reset,
+)
 from tenantops.errors import (
     ApiTimeoutError,
+    AuthError,
     BadRequestError,
     ConflictError,
     ForbiddenError,
@@ -20,6 +36,9 @@ from tenantops.errors import (
     UnauthorizedError,
     UnprocessableError,
 )
+from tenantops.servers.sim import cognigy_v2
+from tenantops.servers.sim.cognigy_v2 import V2FaultSettings
+from tenantops.servers.sim.contract import FaultSettings, SimConfig, create_app
 
 NOW = 1_800_000_000.0
 
@@ -96,3 +115,65 @@ def test_non_retryable_stops() -> None:
     """The hook answers False for errors that must not be retried."""
     hook = RetryPolicy().hook(started=0.0)
     assert hook(NotFoundError("x", status=404)) is False
+
+
+def _contract_client(app: Any) -> PlatformClient:
+    return PlatformClient(
+        "http://sim",
+        client_id=DEFAULT_CLIENT_ID,
+        client_secret=DEFAULT_CLIENT_SECRET,
+        transport=httpx.ASGITransport(app=app),
+    )
+
+
+async def test_a_contract_call_given_up_names_attempts_and_cause() -> None:
+    """The final error says how many tries over how long, then the last failure as the cause."""
+    app = create_app(SimConfig(faults=FaultSettings(error_rate=1.0, retry_after=0)))
+    shown: list[str] = []
+    report_retries(shown.append)
+    with stamina.set_testing(True, attempts=3):
+        async with _contract_client(app) as client:
+            with pytest.raises(AuthError) as info:
+                await client.export_bot("support-bot", workspace_id="ws-acme")
+    assert re.fullmatch(
+        r"could not get a token: gave up after 3 attempts over \d+\.\d s: POST "
+        r"http://sim/api/v4/auth/oauth/token failed on the server \(50[03]\) after every retry.*",
+        str(info.value),
+    )
+    assert len(shown) == 2
+    for number, line in enumerate(shown, start=1):
+        assert line.startswith(f"retry {number} in 0.0 s (waited 0.0 s so far) after: POST ")
+        assert "failed on the server (50" in line
+
+
+async def test_a_v2_call_given_up_names_attempts_and_cause() -> None:
+    """cognigy-v2: a GET retried to the end says so, with the server's last answer."""
+    faults = V2FaultSettings(error_rate=1.0, retry_after=0)
+    app = cognigy_v2.create_app(cognigy_v2.V2Config(faults=faults))
+    http = V2Http("http://sim", api_key=V2_API_KEY, transport=httpx.ASGITransport(app=app))
+    shown: list[str] = []
+    report_retries(shown.append)
+    try:
+        with stamina.set_testing(True, attempts=4), pytest.raises(ServerError) as info:
+            await http.get("projects")
+    finally:
+        await http.aclose()
+    assert re.fullmatch(
+        r"gave up after 4 attempts over \d+\.\d s: GET /new/v2\.0/projects: 50[03] .*",
+        str(info.value),
+    )
+    assert (info.value.attempts, len(shown)) == (4, 3)
+
+
+async def test_retries_show_nothing_unless_asked() -> None:
+    """Without -v, a retried call prints nothing (stamina's raw log line is off too)."""
+    report_retries(None)
+    assert get_on_retry_hooks() == ()
+    reset()
+    assert get_on_retry_hooks() != ()
+
+
+def test_one_try_is_not_given_up() -> None:
+    """An error raised at the first try keeps its message: nothing was retried."""
+    error = NotFoundError("GET /x found nothing (404)", status=404).after_retries(1, 0.2)
+    assert (str(error), error.attempts) == ("GET /x found nothing (404)", 1)

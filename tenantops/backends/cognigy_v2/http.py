@@ -1,7 +1,8 @@
 """HTTP to Cognigy.AI REST API v2.0: auth, paging, pacing, safe retries, RFC 7807 errors.
 
-The one place where this flavour's httpx errors and problem answers become
-:mod:`tenantops.errors` classes. Rules the real API imposes:
+The one place where this flavour's problem answers become :mod:`tenantops.errors`
+classes; a call that got no answer goes through
+:func:`tenantops.backends.no_answer.no_answer_error`. Rules the real API imposes:
 
 - Every call counts against the quota (1,000 requests per 5 minutes per IP by default):
   requests are paced client-side, and ``Retry-After`` is honoured on a 429.
@@ -27,11 +28,11 @@ import stamina
 
 from tenantops.backends.contract.pacing import Pacer
 from tenantops.backends.contract.retry import RetryPolicy, parse_retry_after
+from tenantops.backends.no_answer import NO_ANSWER, no_answer_error
 from tenantops.core.model import RateLimit
 from tenantops.errors import (
     ApiError,
     ApiStatusError,
-    ApiTimeoutError,
     AuthError,
     BadRequestError,
     ConflictError,
@@ -39,7 +40,6 @@ from tenantops.errors import (
     NotFoundError,
     RateLimitedError,
     ServerError,
-    TransportError,
     UnauthorizedError,
     UnprocessableError,
 )
@@ -171,11 +171,17 @@ class V2Http:
                 return False
             return policy(exc)
 
-        async for attempt in stamina.retry_context(
-            on=decide, attempts=self._retry.attempts, timeout=self._retry.timeout
-        ):
-            with attempt:
-                return await self._send(method, path, params=params, json=json)
+        tries = 1
+        try:
+            async for attempt in stamina.retry_context(
+                on=decide, attempts=self._retry.attempts, timeout=self._retry.timeout
+            ):
+                with attempt:
+                    tries = attempt.num
+                    return await self._send(method, path, params=params, json=json)
+        except ApiError as exc:
+            exc.after_retries(tries, time.monotonic() - started)
+            raise
         raise AssertionError("unreachable: stamina raises after the last attempt")
 
     async def _send(
@@ -188,10 +194,9 @@ class V2Http:
                 response = await self._http.request(
                     method, path, params=dict(params or {}), json=json, headers=headers
                 )
-            except httpx.TimeoutException as exc:
-                raise ApiTimeoutError(f"{method} {path}: no answer in time ({exc!r})") from exc
-            except httpx.TransportError as exc:
-                raise TransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            except NO_ANSWER as exc:
+                url = f"{self._http.base_url}{path.lstrip('/')}"
+                raise no_answer_error(exc, method, url) from exc
         if response.status_code == 401 and self._api_key is None and self._token is not None:
             self._token = None  # expired early: one fresh token, then the answer stands
             return await self._send(method, path, params=params, json=json)
@@ -216,8 +221,8 @@ class V2Http:
         async with self._slot():
             try:
                 response = await self._http.post(self._token_url, data=form)
-            except httpx.TransportError as exc:
-                raise TransportError(f"token endpoint: {type(exc).__name__}: {exc}") from exc
+            except NO_ANSWER as exc:
+                raise no_answer_error(exc, "POST", self._token_url) from exc
         if not response.is_success:
             raise AuthError(
                 f"the token endpoint refused client {client_id!r} ({response.status_code}); "
@@ -234,8 +239,13 @@ class V2Http:
 def _route(path: str) -> str:
     """``flows/65a…/intents`` -> ``flows/{id}/intents``: routes, for counting calls."""
     parts = path.strip("/").split("/")
+    # Session ids are the caller's own strings: counted as one route, or a long-running
+    # relay would keep a counter per session.
     return "/".join(
-        "{id}" if len(p) == 24 or (len(p) == 36 and p.count("-") == 4) else p for p in parts
+        "{id}"
+        if len(p) == 24 or (len(p) == 36 and p.count("-") == 4) or parts[i - 1 : i] == ["sessions"]
+        else p
+        for i, p in enumerate(parts)
     )
 
 

@@ -299,14 +299,20 @@ class PlatformClient:
             if not is_retryable(exc):
                 raise
             failed: ApiError | None = exc
-        async for attempt in self._retrying(started):
-            with attempt:
-                if failed is not None:
-                    # The loop's first attempt is the one that just failed: stamina waits
-                    # and counts exactly as if it had made it.
-                    first, failed = failed, None
-                    raise first
-                return await self._authorized(method, path, content, all_headers)
+        tries = 1
+        try:
+            async for attempt in self._retrying(started):
+                with attempt:
+                    tries = attempt.num
+                    if failed is not None:
+                        # The loop's first attempt is the one that just failed: stamina
+                        # waits and counts exactly as if it had made it.
+                        first, failed = failed, None
+                        raise first
+                    return await self._authorized(method, path, content, all_headers)
+        except ApiError as exc:
+            exc.after_retries(tries, time.monotonic() - started)
+            raise
         raise AssertionError(
             "unreachable: stamina raises after the last attempt"
         )  # pragma: no cover
@@ -358,9 +364,9 @@ class PlatformClient:
             return await self._fetch_token_with_retries()
         except (ApiStatusError, TransportError) as exc:
             # Already retried here: the caller's own retry loop must not multiply it.
+            # The error names the token URL already.
             raise AuthError(
-                f"could not get a token from {self.token_url}: {exc}",
-                status=getattr(exc, "status", None),
+                f"could not get a token: {exc}", status=getattr(exc, "status", None)
             ) from exc
 
     async def _fetch_token_with_retries(self) -> TokenGrant:
@@ -373,19 +379,29 @@ class PlatformClient:
             "Content-Type": "application/x-www-form-urlencoded",
             "Authorization": f"Basic {basic}",
         }
-        async for attempt in self._retrying(time.monotonic()):
-            with attempt:
-                answer = await self._send("POST", self.token_url, urlencode(form).encode(), headers)
-                if answer.status in (400, 401, 403):
-                    raise token_error(answer, self._client_id)
-                if not answer.is_success:
-                    raise status_error(answer, "POST", self.token_url)
-                try:
-                    grant = _decode(answer, "POST", urlsplit(self.token_url).path)
-                    return TokenGrant.model_validate(grant)
-                except ValidationError as exc:
-                    raise AuthError("the token endpoint's answer is not an OAuth token") from exc
+        started = time.monotonic()
+        tries = 1
+        try:
+            async for attempt in self._retrying(started):
+                with attempt:
+                    tries = attempt.num
+                    return await self._token_once(urlencode(form).encode(), headers)
+        except (ApiStatusError, TransportError) as exc:
+            exc.after_retries(tries, time.monotonic() - started)
+            raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _token_once(self, form: bytes, headers: Mapping[str, str]) -> TokenGrant:
+        answer = await self._send("POST", self.token_url, form, headers)
+        if answer.status in (400, 401, 403):
+            raise token_error(answer, self._client_id)
+        if not answer.is_success:
+            raise status_error(answer, "POST", self.token_url)
+        try:
+            grant = _decode(answer, "POST", urlsplit(self.token_url).path)
+            return TokenGrant.model_validate(grant)
+        except ValidationError as exc:
+            raise AuthError("the token endpoint's answer is not an OAuth token") from exc
 
 
 def _seg(value: str) -> str:

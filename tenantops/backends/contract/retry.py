@@ -5,6 +5,11 @@ Pure policy; the client runs it through stamina, whose testing mode
 full jitter (a uniform draw between 0 and the exponential cap, as in AWS's
 "Exponential Backoff And Jitter"), so that many clients failing together spread out.
 A ``Retry-After`` from the server is a floor under that draw, never ignored.
+
+What a scheduled retry shows is set here too, once per process, through stamina's
+instrumentation hooks (:func:`report_retries`): by default stamina logs a bare
+``stamina.retry_scheduled`` through :mod:`logging`, which Python's last-resort handler
+prints on stderr for every retry.
 """
 
 from __future__ import annotations
@@ -15,9 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from stamina.instrumentation import RetryDetails, set_on_retry_hooks
+
 from tenantops.errors import RateLimitedError, ServerError, TransportError
 
-__all__ = ["RETRYABLE_STATUS", "RetryPolicy", "is_retryable", "parse_retry_after"]
+__all__ = [
+    "RETRYABLE_STATUS",
+    "RetryPolicy",
+    "is_retryable",
+    "parse_retry_after",
+    "report_retries",
+    "reset",
+    "retry_line",
+]
 
 #: Statuses worth trying again (contract: 429, 500, 502, 503, 504).
 RETRYABLE_STATUS: frozenset[int] = frozenset({429, 500, 502, 503, 504})
@@ -99,3 +114,30 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, ServerError):
         return exc.status in RETRYABLE_STATUS
     return False
+
+
+def retry_line(details: RetryDetails) -> str:
+    """One readable line for a scheduled retry: which try failed, why, and the wait."""
+    return (
+        f"retry {details.retry_num} in {details.wait_for:.1f} s "
+        f"(waited {details.waited_so_far:.1f} s so far) after: {details.caused_by}"
+    )
+
+
+def report_retries(show: Callable[[str], None] | None) -> None:
+    """Send each scheduled retry, as :func:`retry_line`, to ``show``; ``None`` hides them.
+
+    Replaces stamina's default hooks for the whole process (the CLI calls it once, with
+    ``-v``); :func:`reset` restores them.
+    """
+
+    def hook(details: RetryDetails) -> None:
+        assert show is not None
+        show(retry_line(details))
+
+    set_on_retry_hooks([hook] if show is not None else [])
+
+
+def reset() -> None:
+    """stamina's default retry hooks again (for tests: :func:`report_retries` is global)."""
+    set_on_retry_hooks(None)

@@ -13,10 +13,10 @@ every call gets them whichever wire carries it:
 - :class:`HttpxWire`: any httpx transport, such as ``httpx.ASGITransport(app=...)`` in
   tests.
 
-This module is the only place where httpx's and aiohttp's exceptions are translated:
-a request that got no answer is :class:`~tenantops.errors.TransportError`
-(:class:`~tenantops.errors.ApiTimeoutError` when it ran out of time). It must not
-retry, pace, authorize or judge a status: a 500 is an :class:`Answer` like a 200.
+A request that got no answer is caught here and translated by
+:func:`tenantops.backends.no_answer.no_answer_error` (refused, timed out, DNS...), the
+one translation both flavours share. This module must not retry, pace, authorize or
+judge a status: a 500 is an :class:`Answer` like a 200.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from typing import Any, Protocol
 import aiohttp
 import httpx
 
-from tenantops.errors import ApiTimeoutError, TransportError
+from tenantops.backends.no_answer import NO_ANSWER, no_answer_error
 
-__all__ = ["AiohttpWire", "Answer", "HttpxWire", "Wire", "transport_error"]
+__all__ = ["AiohttpWire", "Answer", "HttpxWire", "Wire"]
 
 #: What a request that got no answer can raise, from either library.
-_NO_ANSWER = (httpx.TransportError, aiohttp.ClientError, ConnectionError, TimeoutError)
+_NO_ANSWER: tuple[type[BaseException], ...] = (*NO_ANSWER, aiohttp.ClientError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +82,6 @@ class Wire(Protocol):
         ...
 
 
-def transport_error(exc: BaseException, method: str, url: str) -> TransportError:
-    """The error for a request to ``url`` that got no answer because of ``exc``."""
-    where = f"{method} {url}"
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return ApiTimeoutError(f"{where} timed out; is the API reachable and healthy?")
-    return TransportError(f"{where} failed before an answer: {type(exc).__name__}: {exc}")
-
-
 class AiohttpWire:
     """Requests over one aiohttp ``ClientSession``, opened on first use."""
 
@@ -129,7 +121,7 @@ class AiohttpWire:
             ) as response:
                 return Answer(response.status, response.headers, await response.read())
         except _NO_ANSWER as exc:
-            raise transport_error(exc, method, url) from exc
+            raise no_answer_error(exc, method, url) from exc
 
     async def aclose(self) -> None:
         """See :meth:`Wire.aclose`."""
@@ -153,7 +145,7 @@ class HttpxWire:
         try:
             response = await self._http.request(method, url, content=content, headers=headers)
         except _NO_ANSWER as exc:
-            raise transport_error(exc, method, url) from exc
+            raise no_answer_error(exc, method, url) from exc
         return Answer(response.status_code, response.headers, response.content)
 
     async def aclose(self) -> None:
