@@ -14,7 +14,10 @@ from tenantops.errors import RelayError
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from tenantops.config import ResolvedApi
+    from tenantops.relay.metrics import RelayMetrics
     from tenantops.relay.signatures import WebhookVerifier
+    from tenantops.relay.store import SessionStore
 
 __all__ = ["app_factory", "session_relay"]
 
@@ -41,6 +44,23 @@ _OPTIONS_ENV = "TENANTOPS_RELAY_OPTIONS"
     help="Talk to a Redis Cluster (implied by REDIS_NODE_1, REDIS_NODE_2, ...).",
 )
 @click.option(
+    "--flavor",
+    type=click.Choice(["contract", "cognigy-v2"]),
+    envvar="TENANTOPS_API_FLAVOR",
+    default="contract",
+    show_default=True,
+    help="The platform API (as api.flavor). cognigy-v2: Redis is the only truth and contexts "
+    "are injected, coalesced per session. Env: TENANTOPS_API_FLAVOR.",
+)
+@click.option(
+    "--quota",
+    envvar="TENANTOPS_RELAY_QUOTA",
+    default=None,
+    metavar="N/PERIOD",
+    help="cognigy-v2: the API calls all relay processes on this egress IP may make together "
+    "(default 1000/5m, Cognigy.AI's quota). Env: TENANTOPS_RELAY_QUOTA.",
+)
+@click.option(
     "--session-ttl",
     type=click.IntRange(1),
     default=1800,
@@ -59,11 +79,12 @@ _OPTIONS_ENV = "TENANTOPS_RELAY_OPTIONS"
     show_default=True,
 )
 def session_relay(**options: Any) -> None:
-    """Take Cognigy.AI webhooks, keep session state in Redis, PATCH contexts back.
+    """Take Cognigy.AI webhooks, keep session state in Redis, write contexts back.
 
-    Needs COGNIGY_BASE_URL, OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET (OAUTH_TOKEN_URL and
-    COGNIGY_TENANT_ID optional) and TENANTOPS_WEBHOOK_SECRET (whsec_ secrets, separated
-    by spaces for rotation).
+    Needs COGNIGY_BASE_URL and TENANTOPS_WEBHOOK_SECRET (whsec_ secrets, separated by
+    spaces for rotation). Contract flavour: OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET
+    (OAUTH_TOKEN_URL and COGNIGY_TENANT_ID optional). cognigy-v2: COGNIGY_API_KEY, or
+    the OAuth client.
     """
     import uvicorn
 
@@ -90,10 +111,10 @@ def session_relay(**options: Any) -> None:
 
 def app_factory() -> Starlette:
     """Build the relay from the command's options and the environment (run in each worker)."""
-    from tenantops.backends.contract.client import PlatformClient
     from tenantops.config import Project, resolve_api
     from tenantops.core.model import ProjectConfig
     from tenantops.relay.app import Forwarder, create_app
+    from tenantops.relay.metrics import RelayMetrics
     from tenantops.relay.store import SessionStore
 
     options = json.loads(os.environ.get(_OPTIONS_ENV, "{}"))
@@ -101,22 +122,63 @@ def app_factory() -> Starlette:
     _log_json_lines(options.get("log_level", "info"))
     # No config repo here: the API settings come from the environment alone, through
     # the same fallbacks (and the same errors) as every other command.
-    project = Project(
-        root=Path("."),
-        config=ProjectConfig(),
-        raw_api={"scopes": ["session:read", "session:write"]},
-        env=dict(env),
-    )
+    flavor = options.get("flavor", "contract")
+    raw_api: dict[str, Any] = {"flavor": flavor, "scopes": ["session:read", "session:write"]}
+    project = Project(root=Path("."), config=ProjectConfig(), raw_api=raw_api, env=dict(env))
     api = resolve_api(project)
-    client = PlatformClient.from_settings(api, max_connections=256)
-    store = SessionStore(_redis(options, env), session_ttl=int(options.get("session_ttl", 1800)))
+    redis = _redis(options, env)
+    store = SessionStore(redis, session_ttl=int(options.get("session_ttl", 1800)))
     verifier = _verifier(env.get("TENANTOPS_WEBHOOK_SECRET", ""), options)
+    metrics = RelayMetrics()
+    if flavor == "cognigy-v2":
+        return _injecting_app(api, store, verifier, metrics, options.get("quota"))
+
+    from tenantops.backends.contract.client import PlatformClient
+
+    client = PlatformClient.from_settings(api, max_connections=256)
 
     async def close() -> None:
         await client.aclose()
         await store.aclose()
 
-    app = create_app(store, Forwarder(client), verifier, on_shutdown=close)
+    app = create_app(store, Forwarder(client), verifier, metrics=metrics, on_shutdown=close)
+    _tune_gc()
+    return app
+
+
+def _injecting_app(
+    api: ResolvedApi,
+    store: SessionStore,
+    verifier: WebhookVerifier | None,
+    metrics: RelayMetrics,
+    quota: str | None,
+) -> Starlette:
+    """cognigy-v2: answer after the Redis commit; inject, coalesced, under the shared quota."""
+    from tenantops.backends.cognigy_v2.backend import CognigyV2Backend
+    from tenantops.backends.factory import open_backend
+    from tenantops.core.model import RateLimit
+    from tenantops.relay.app import create_app
+    from tenantops.relay.injector import Injector
+    from tenantops.relay.outbox import Outbox
+    from tenantops.relay.quota import SharedPace, schedule_for
+
+    try:
+        limit = RateLimit.parse(quota) if quota else api.rate_limit
+    except ValueError as exc:
+        raise RelayError(f"--quota: {exc}") from exc
+    backend = open_backend(api, max_connections=64)
+    assert isinstance(backend, CognigyV2Backend)  # the flavour chose it
+    pace = SharedPace(store.redis, schedule_for(limit or RateLimit.parse("1000/5m")))
+    injector = Injector(Outbox(store), pace, backend, metrics)
+
+    async def close() -> None:
+        await injector.stop()
+        await backend.aclose()
+        await store.aclose()
+
+    app = create_app(
+        store, injector, verifier, metrics=metrics, on_startup=injector.start, on_shutdown=close
+    )
     _tune_gc()
     return app
 
@@ -129,7 +191,7 @@ def _log_json_lines(level: str) -> None:
 
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLogFormatter())
-    logger = logging.getLogger("tenantops.relay.app")
+    logger = logging.getLogger("tenantops.relay")
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False

@@ -3,8 +3,11 @@ Redis and writes the session context back to Cognigy.AI.
 
 ``POST /webhook``: size (413), signature (401), shape (422), then one atomic transition
 in Redis (:mod:`tenantops.relay.store`: 409 stale version, 410 no session, a repeated
-``webhook-id`` answered as the first time), then ``PATCH`` upstream with ``If-Match``
-(409 → fetch, merge, retry; 429/503 handled by the client's retries). Redis down: 503
+``webhook-id`` answered as the first time), then the context goes upstream through an
+:class:`Upstream`: on the contract flavour a ``PATCH`` with ``If-Match`` before the
+answer (409 → fetch, merge, retry; 429/503 handled by the client's retries); on
+cognigy-v2, where Redis is the only truth, the answer follows the Redis commit and the
+:class:`~tenantops.relay.injector.Injector` converges Cognigy.AI to it. Redis down: 503
 with ``Retry-After``, never 500. No state lives in the process, so replicas scale out.
 Also ``/healthz``, ``/readyz``, ``/metrics`` (Prometheus). Logs are JSON lines with
 the session id, outcome and latency, never secrets or context values.
@@ -22,10 +25,9 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import Any, Protocol, assert_never
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +38,7 @@ from tenantops.backends.base import Backend
 from tenantops.errors import ApiError, ConflictError, SignatureError, StateError
 from tenantops.relay import answer
 from tenantops.relay.answer import Forward, Reply
+from tenantops.relay.metrics import RelayMetrics
 from tenantops.relay.signatures import WebhookVerifier
 from tenantops.relay.store import SessionStore
 from tenantops.relay.wire import as_context_value
@@ -45,6 +48,7 @@ __all__ = [
     "Forwarder",
     "JsonLogFormatter",
     "RelayMetrics",
+    "Upstream",
     "WebhookPayload",
     "create_app",
     "openapi_document",
@@ -69,54 +73,33 @@ class WebhookPayload(BaseModel):
     timestamp: int = Field(ge=0)
 
 
-@dataclass(slots=True)
-class RelayMetrics:
-    """The relay's Prometheus metrics, in a registry of their own (one per app)."""
+class Upstream(Protocol):
+    """Where an accepted webhook's context goes: the flavour's way to Cognigy.AI."""
 
-    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
-    requests: Counter = field(init=False)
-    transition: Histogram = field(init=False)
-    redis: Histogram = field(init=False)
-    upstream: Histogram = field(init=False)
-    _by_outcome: dict[str, Counter] = field(init=False, repr=False)
+    async def forward(
+        self, session_id: str, context: Mapping[str, str | None], version: int, *, user_id: str
+    ) -> int:
+        """Send (or queue) the context; answers the session's version to report.
 
-    def __post_init__(self) -> None:
-        self._by_outcome = {}
-        self.requests = Counter(
-            "tenantops_relay_requests", "Webhooks by outcome.", ["outcome"], registry=self.registry
-        )
-        self.transition = Histogram(
-            "tenantops_relay_transition_seconds",
-            "From receipt of a webhook to Cognigy.AI's answer to the PATCH.",
-            registry=self.registry,
-        )
-        self.redis = Histogram(
-            "tenantops_relay_redis_seconds", "Redis transition time.", registry=self.registry
-        )
-        self.upstream = Histogram(
-            "tenantops_relay_upstream_seconds",
-            "Cognigy.AI PATCH time, retries included.",
-            registry=self.registry,
-        )
-
-    def count(self, outcome: str) -> None:
-        """Count one webhook under ``outcome``."""
-        # labels() takes a lock and validates on every call; a child per outcome is enough.
-        child = self._by_outcome.get(outcome)
-        if child is None:
-            child = self._by_outcome[outcome] = self.requests.labels(outcome)
-        child.inc()
+        Raises:
+            ApiError: the context could not be sent (the webhook is answered 502).
+        """
+        ...
 
 
 class Forwarder:
-    """Writes a webhook's context to Cognigy.AI, merging over a newer version on 409."""
+    """Contract flavour: PATCH the webhook's context, merging over a newer version on 409.
+
+    The webhook is answered after Cognigy.AI's answer. (On cognigy-v2 the
+    :class:`~tenantops.relay.injector.Injector` queues an inject instead.)
+    """
 
     def __init__(self, backend: Backend, *, conflict_retries: int = 3) -> None:
         self.backend = backend
         self.conflict_retries = conflict_retries
 
     async def forward(
-        self, session_id: str, context: Mapping[str, str | None], version: int
+        self, session_id: str, context: Mapping[str, str | None], version: int, *, user_id: str = ""
     ) -> int:
         """PATCH from ``version``; on 409, fetch, merge the webhook's context over it, retry.
 
@@ -184,7 +167,7 @@ class _Relay:
     def __init__(
         self,
         store: SessionStore,
-        forwarder: Forwarder,
+        forwarder: Upstream,
         verifier: WebhookVerifier | None,
         metrics: RelayMetrics,
         clock: Callable[[], float],
@@ -266,7 +249,9 @@ class _Relay:
         sid = payload.session_id
         upstream_started = time.perf_counter()
         try:
-            version = await self.forwarder.forward(sid, context, payload.version)
+            version = await self.forwarder.forward(
+                sid, context, payload.version, user_id=payload.user_id
+            )
         except ApiError as exc:
             self.metrics.upstream.observe(time.perf_counter() - upstream_started)
             await self.store.upstream_failed(sid, webhook_id)
@@ -373,23 +358,26 @@ def openapi_document() -> dict[str, Any]:
 
 def create_app(
     store: SessionStore,
-    forwarder: Forwarder,
+    forwarder: Upstream,
     verifier: WebhookVerifier | None,
     *,
     metrics: RelayMetrics | None = None,
     clock: Callable[[], float] = time.time,
+    on_startup: Callable[[], Awaitable[None]] | None = None,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> Starlette:
     """The relay as an ASGI app.
 
     Args:
         store: session state in Redis.
-        forwarder: writes contexts back to Cognigy.AI.
+        forwarder: writes contexts back to Cognigy.AI (:class:`Forwarder` on the
+            contract flavour, :class:`~tenantops.relay.injector.Injector` on cognigy-v2).
         verifier: Standard Webhooks signature check; ``None`` only with
             ``--insecure-skip-signature``.
         metrics: Prometheus metrics (a fresh registry by default).
         clock: Unix seconds (tests move it).
-        on_shutdown: closes clients when the server stops.
+        on_startup: starts background work (the injector) when the server starts.
+        on_shutdown: stops it and closes clients when the server stops.
     """
     relay = _Relay(store, forwarder, verifier, metrics or RelayMetrics(), clock)
     routes = [
@@ -402,6 +390,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
         try:
             yield
         finally:
@@ -414,7 +404,7 @@ def create_app(
 class JsonLogFormatter(logging.Formatter):
     """One JSON object per line: time, level, message and the record's safe extras."""
 
-    FIELDS = ("session_id", "outcome", "status", "latency_ms")
+    FIELDS = ("session_id", "outcome", "status", "latency_ms", "attempt", "error")
     #: One encoder for every line (``json.dumps`` with options builds one per call).
     _ENCODER = json.JSONEncoder(separators=(",", ":"))
 

@@ -93,13 +93,14 @@ return {'ok'}
 """
 
 
-def _state_error(detail: str, unavailable: bool) -> StateError:
+def _state_error(detail: str, unavailable: bool, kind: type[BaseException]) -> StateError:
     """The store's error for a redis-py failure, as :func:`map_redis_errors` reports it."""
     if unavailable:
         # Only the exception's name: its text names hosts and ports, and this message
         # goes back to whoever sent the webhook.
-        name = detail.partition(":")[0]
-        return StateError(f"Redis is unavailable ({name}); retry shortly", unavailable=True)
+        return StateError(
+            f"Redis is unavailable ({kind.__name__}); retry shortly", unavailable=True
+        )
     return StateError(f"Redis refused a session operation: {detail}")
 
 
@@ -129,7 +130,7 @@ class SessionStore:
         self._ready = False
         self._init_lock = asyncio.Lock()
 
-    async def _run(self, operation: Callable[[], Awaitable[_T]]) -> _T:
+    async def run(self, operation: Callable[[], Awaitable[_T]]) -> _T:
         """Run one store operation: a slot, a time bound, and Redis errors as StateError.
 
         Raises:
@@ -159,7 +160,7 @@ class SessionStore:
     async def ping(self) -> bool:
         """Whether Redis answers."""
         try:
-            return bool(await self._run(self.redis.ping))
+            return bool(await self.run(self.redis.ping))
         except StateError:
             return False
 
@@ -191,7 +192,7 @@ class SessionStore:
         def merge(base: SessionState) -> SessionState:
             return base.merged(context, node=node, user_id=user_id, version=version + 1, now=now)
 
-        return await self._run(
+        return await self.run(
             lambda: self._apply(keys, session_id, version=version, now=now, merge=merge)
         )
 
@@ -231,16 +232,16 @@ class SessionStore:
     async def finish(self, session_id: str, webhook_id: str, answer: Mapping[str, Any]) -> None:
         """Remember a delivery's final answer, for redeliveries."""
         key, record = delivery_key(session_id, webhook_id), json.dumps(dict(answer))
-        await self._run(lambda: self.redis.set(key, record, ex=self.delivery_ttl))
+        await self.run(lambda: self.redis.set(key, record, ex=self.delivery_ttl))
 
     async def upstream_failed(self, session_id: str, webhook_id: str) -> None:
         """Mark a stored delivery whose PATCH upstream failed: a redelivery redoes only the PATCH."""
         key = delivery_key(session_id, webhook_id)
-        await self._run(lambda: self.redis.set(key, "upstream_failed", ex=self.delivery_ttl))
+        await self.run(lambda: self.redis.set(key, "upstream_failed", ex=self.delivery_ttl))
 
     async def get(self, session_id: str) -> SessionState | None:
         """The stored session, if it is alive."""
-        raw = await self._run(lambda: self.redis.get(context_key(session_id)))
+        raw = await self.run(lambda: self.redis.get(context_key(session_id)))
         return decode(raw) if raw is not None else None
 
 

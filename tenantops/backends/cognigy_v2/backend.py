@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from tenantops.backends.base import (
     Deployment,
@@ -240,10 +241,23 @@ class CognigyV2Backend:
     async def patch_session_context(
         self, session_id: str, context: Mapping[str, str | None], *, from_version: int
     ) -> int:
-        """Not yet: the relay's cognigy-v2 mode (inject with the webhook's userId) is to come."""
+        """The real API has no versioned write: the relay injects (see below) instead."""
         raise RelayError(
-            "the session relay does not speak cognigy-v2 yet; run it with api.flavor: contract"
+            "Cognigy.AI v2.0 has no versioned context write; the session relay injects the "
+            "full context on this flavour (tenantops.relay.injector)"
         )
+
+    async def inject_session_context(
+        self, session_id: str, context: Mapping[str, str | None], *, user_id: str
+    ) -> None:
+        """``POST sessions/{sid}/context/inject``: the full context, as the webhook's user.
+
+        The caller sends the whole state each time (a removed key as ``null``), so a
+        repeat is harmless; the context the API answers is not read (it cannot be
+        trusted to be the newest: another inject may have followed).
+        """
+        path = f"sessions/{quote(session_id, safe='')}/context/inject"
+        await self.http.post(path, {"userId": user_id, "context": dict(context)})
 
 
 def _parts(deployment_id: str) -> tuple[str, str, str]:

@@ -1,0 +1,251 @@
+"""cognigy-v2: converge every session's context upstream to its newest committed state.
+
+A webhook is answered once its state is committed to Redis; :meth:`Injector.forward`
+only marks the session pending (:mod:`tenantops.relay.outbox`) and wakes this
+process' driver for it. One driver task per session, in whichever process got the
+session's latest webhook, runs rounds until upstream holds the newest state:
+
+1. take the session's inject lock; if another process holds it, stop: that holder
+   checks again after it releases (step 5), and so sees this commit;
+2. if upstream already has the newest state, release and stop;
+3. wait for a turn under the quota that all relay processes share
+   (:mod:`tenantops.relay.quota`);
+4. read the state again (whatever was committed while waiting replaces the pending
+   one: that is the coalescing), inject its full context with the webhook's
+   ``userId``, and record the version together with releasing the lock;
+5. after the release, check again; a commit that came meanwhile starts another round.
+
+Since a commit always happens before its own lock attempt, and a holder's last check
+happens after its release, no commit is left unsent by a process that stays up. A
+process that dies leaves its sessions in the pending set; every process sweeps that
+set for sessions pending longer than ``stale_after`` and drives them. Injecting the
+full state is idempotent, so a failed inject is retried with backoff (reading the
+newest state each time); a 4xx answer gives that state up (logged, counted) until the
+next commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Protocol, assert_never
+
+from tenantops.errors import ApiError, ApiStatusError, RateLimitedError, StateError
+from tenantops.relay.metrics import RelayMetrics
+from tenantops.relay.outbox import Due, Lost, Outbox, Settled
+from tenantops.relay.quota import SharedPace
+
+__all__ = ["ContextSink", "Injector"]
+
+_LOG = logging.getLogger("tenantops.relay.injector")
+
+
+class ContextSink(Protocol):
+    """Cognigy.AI's context inject (``POST sessions/{sid}/context/inject``)."""
+
+    async def inject_session_context(
+        self, session_id: str, context: Mapping[str, str | None], *, user_id: str
+    ) -> None: ...
+
+
+class Injector:
+    """The cognigy-v2 :class:`~tenantops.relay.app.Upstream`, and its drivers and sweeper.
+
+    Args:
+        outbox: the pending set, inject locks and injected records in Redis.
+        pace: the quota shared by every relay process.
+        sink: the backend that injects.
+        metrics: the relay's metrics.
+        sweep_every: seconds between looks for sessions another process left pending.
+        stale_after: seconds a session may stay pending before any process takes it.
+        retry_waits: the waits between attempts when an inject fails (then it is left
+            to the sweep).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        pace: SharedPace,
+        sink: ContextSink,
+        metrics: RelayMetrics,
+        *,
+        sweep_every: float = 2.0,
+        stale_after: float = 5.0,
+        retry_waits: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+    ) -> None:
+        self.outbox = outbox
+        self.pace = pace
+        self.sink = sink
+        self.metrics = metrics
+        self.sweep_every = sweep_every
+        self.stale_after = stale_after
+        self.retry_waits = tuple(retry_waits)
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------------ Upstream
+
+    async def forward(
+        self, session_id: str, context: Mapping[str, str | None], version: int, *, user_id: str
+    ) -> int:
+        """Mark the committed session pending and wake its driver; the stored version."""
+        await self.outbox.mark(session_id)
+        self.kick(session_id)
+        return version + 1
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start sweeping for sessions left pending (by this or a dead process)."""
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="relay-inject-sweep")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop sweeping; let running drivers finish for ``grace`` seconds, then cancel them.
+
+        What they leave is still pending in Redis, for the next process to send.
+        """
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        drivers = list(self._drivers.values())
+        if drivers:
+            _, late = await asyncio.wait(drivers, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until this process drives no session (tests and shutdown use it)."""
+        while self._drivers:
+            await asyncio.gather(*self._drivers.values(), return_exceptions=True)
+
+    # ------------------------------------------------------------------ driving
+
+    def kick(self, session_id: str) -> None:
+        """Make sure this process drives the session, or its running driver looks again."""
+        if session_id in self._drivers:
+            self._again.add(session_id)
+            return
+        task = asyncio.create_task(self._drive(session_id), name=f"relay-inject-{session_id}")
+        self._drivers[session_id] = task
+
+    async def _drive(self, session_id: str) -> None:
+        try:
+            again = True
+            while again:
+                self._again.discard(session_id)
+                again = await self._round(session_id) or session_id in self._again
+        except StateError as exc:
+            # Redis failed: the session stays pending, and the sweep comes back to it.
+            _LOG.warning("inject deferred", extra={"session_id": session_id, "error": str(exc)})
+        finally:
+            # No await between the last check of _again and this: a kick cannot slip in.
+            del self._drivers[session_id]
+
+    async def _round(self, session_id: str) -> bool:
+        """One lock-held pass; answers whether to go round again."""
+        token = uuid.uuid4().hex
+        if not await self.outbox.take(session_id, token):
+            return False  # the holder looks again after it releases
+        async with self._renewing(session_id, token):
+            sent = await self._send_newest(session_id, token)
+        if not sent:
+            await self.outbox.release(session_id, token)
+        match await self.outbox.due(session_id):
+            case Due():
+                return True
+            case Settled():
+                return not await self.outbox.forget(session_id)
+            case Lost():  # pragma: no cover - due() without a token never answers Lost
+                return False
+            case other:
+                assert_never(other)
+
+    async def _send_newest(self, session_id: str, token: str) -> bool:
+        """Inject the newest state if upstream lacks it; ``True`` when recorded (and released)."""
+        if not isinstance(await self.outbox.due(session_id, token), Due):
+            return False
+        for attempt, wait in enumerate((*self.retry_waits, None)):
+            waited = time.perf_counter()
+            await self.pace.wait()
+            self.metrics.pace_wait.observe(time.perf_counter() - waited)
+            due = await self.outbox.due(session_id, token)  # the newest, after the wait
+            match due:
+                case Settled() | Lost():
+                    return False
+                case Due():
+                    pass
+                case _:
+                    assert_never(due)
+            outcome = await self._inject(session_id, due, final=wait is None)
+            if outcome != "failed":
+                recorded = await self.outbox.injected(session_id, token, due)
+                self.metrics.injects.labels(outcome if recorded else "lost").inc()
+                return recorded
+            self.metrics.injects.labels("failed").inc()
+            if wait is None:
+                break
+            _LOG.info("inject retry", extra={"session_id": session_id, "attempt": attempt + 1})
+            await asyncio.sleep(wait)
+        await self.outbox.mark(session_id)  # failed for now: the sweep retries it later
+        return False
+
+    async def _inject(self, session_id: str, due: Due, *, final: bool) -> str:
+        """Send one inject: ``sent``, ``rejected`` (a 4xx: give this state up) or ``failed``."""
+        started = time.perf_counter()
+        try:
+            await self.sink.inject_session_context(
+                session_id, due.context, user_id=due.state.user_id
+            )
+        except ApiError as exc:
+            rejected = (
+                isinstance(exc, ApiStatusError)
+                and exc.status is not None
+                and 400 <= exc.status < 500
+                and not isinstance(exc, RateLimitedError)
+            )
+            level = logging.ERROR if rejected or final else logging.WARNING
+            _LOG.log(
+                level,
+                "inject rejected" if rejected else "inject failed",
+                extra={"session_id": session_id, "error": str(exc)},
+            )
+            return "rejected" if rejected else "failed"
+        finally:
+            self.metrics.inject_seconds.observe(time.perf_counter() - started)
+        return "sent"
+
+    @contextlib.asynccontextmanager
+    async def _renewing(self, session_id: str, token: str) -> AsyncIterator[None]:
+        """Keep the inject lock alive while the block waits for the quota and sends."""
+
+        async def renew() -> None:
+            await asyncio.sleep(self.outbox.lock_ttl / 3)
+            while await self.outbox.renew(session_id, token):
+                await asyncio.sleep(self.outbox.lock_ttl / 3)
+
+        keeper = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StateError):
+                await keeper
+
+    # ------------------------------------------------------------------ sweeping
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_every)
+            try:
+                for session_id in await self.outbox.stale(self.stale_after):
+                    if session_id not in self._drivers:
+                        self.kick(session_id)
+            except StateError as exc:
+                _LOG.warning("inject sweep failed", extra={"error": str(exc)})
