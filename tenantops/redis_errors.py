@@ -17,8 +17,9 @@ from tenantops.errors import TenantOpsError
 
 __all__ = ["ErrorFactory", "map_redis_errors"]
 
-#: Builds the caller's error from a message and whether Redis was merely unavailable.
-ErrorFactory = Callable[[str, bool], TenantOpsError]
+#: Builds the caller's error from a message, whether Redis was merely unavailable, and
+#: the type of redis-py's exception (whose name is safe to show; its text may name hosts).
+ErrorFactory = Callable[[str, bool, type[BaseException]], TenantOpsError]
 
 
 @cache
@@ -53,8 +54,9 @@ def map_redis_errors(make_error: ErrorFactory, *, secret: str | None = None) -> 
     """Translate redis-py failures raised inside the block with ``make_error``.
 
     Args:
-        make_error: the caller's error for a message, and ``True`` when Redis was
-            unavailable (as opposed to refusing the operation).
+        make_error: the caller's error for a message (``Type: text`` when Redis was
+            unavailable), ``True`` when Redis was unavailable (as opposed to refusing
+            the operation), and the type of redis-py's exception.
         secret: a password to mask should redis-py echo it in a message.
 
     Raises:
@@ -67,4 +69,4 @@ def map_redis_errors(make_error: ErrorFactory, *, secret: str | None = None) -> 
         detail = f"{type(exc).__name__}: {exc}" if unavailable else str(exc)
         if secret:
             detail = detail.replace(secret, "***")
-        raise make_error(detail, unavailable) from exc
+        raise make_error(detail, unavailable, type(exc)) from exc

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tenantops.backends.contract import retry
+from tenantops.backends import retry
 
 ROOT = Path(__file__).resolve().parent.parent
 

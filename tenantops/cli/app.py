@@ -97,8 +97,8 @@ class App:
 
         Retries show as the reporter's notes with ``-v``, and not at all without it.
         """
-        from tenantops.backends.contract.retry import report_retries
         from tenantops.backends.factory import open_backend
+        from tenantops.backends.retry import report_retries
         from tenantops.config import resolve_api
 
         report_retries(self.reporter.note if self.verbose else None)

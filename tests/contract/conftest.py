@@ -19,7 +19,7 @@ import pytest
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, run_sim
 
 from tenantops.backends.contract.client import PlatformClient
-from tenantops.backends.contract.retry import RetryPolicy
+from tenantops.backends.retry import RetryPolicy
 from tenantops.core.model import ALL_SCOPES
 
 SOURCE_BOT = "contract-source-bot"

@@ -17,7 +17,7 @@ import pytest
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, SimServer, run_sim
 
 from tenantops.backends.contract.client import PlatformClient
-from tenantops.backends.contract.retry import RetryPolicy
+from tenantops.backends.retry import RetryPolicy
 from tenantops.core.model import RateLimit
 from tenantops.errors import AuthError, NotFoundError, ServerError, TransportError
 

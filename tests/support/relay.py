@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tenantops.backends.contract.client import PlatformClient
-from tenantops.backends.contract.retry import RetryPolicy
+from tenantops.backends.retry import RetryPolicy
 from tenantops.relay.app import Forwarder, create_app
 from tenantops.relay.signatures import WebhookVerifier
 from tenantops.relay.store import SessionStore

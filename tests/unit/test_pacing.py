@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tenantops.backends.contract.pacing import Pacer
+from tenantops.backends.pacing import Pacer
 from tenantops.core.model import RateLimit
 
 PERIOD = 0.2

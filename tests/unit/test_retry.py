@@ -16,7 +16,7 @@ from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, V2_API_K
 
 from tenantops.backends.cognigy_v2.http import V2Http
 from tenantops.backends.contract.client import PlatformClient
-from tenantops.backends.contract.retry import (
+from tenantops.backends.retry import (
     RetryPolicy,
     is_retryable,
     parse_retry_after,

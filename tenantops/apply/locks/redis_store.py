@@ -165,7 +165,7 @@ class RedisLocks(LockStore):
     def _map_errors(self) -> AbstractContextManager[None]:
         """Redis errors as a LockfileError naming the URL, never the password."""
 
-        def make(detail: str, unavailable: bool) -> LockfileError:
+        def make(detail: str, unavailable: bool, kind: type[BaseException]) -> LockfileError:
             return LockfileError(
                 f"cannot use the lock store {self.url}: {detail}; check that Redis is "
                 "reachable and the --lock-url is right"

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import stamina
 
-from tenantops.backends.contract.pacing import Pacer
-from tenantops.backends.contract.retry import RetryPolicy, parse_retry_after
 from tenantops.backends.no_answer import NO_ANSWER, no_answer_error
+from tenantops.backends.pacing import Pacer
+from tenantops.backends.retry import RetryPolicy, parse_retry_after
 from tenantops.core.model import RateLimit
 from tenantops.errors import (
     ApiError,

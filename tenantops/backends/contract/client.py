@@ -9,10 +9,10 @@ call takes the same path: pacing, then the bearer token, then the request on the
   A request that got no answer is a :class:`~tenantops.errors.TransportError` there.
 - Auth: client credentials, HTTP Basic, cached token (:mod:`tenantops.backends.contract.oauth`); a 401
   drops the token and repeats the request once with a fresh one.
-- Retries (:mod:`tenantops.backends.contract.retry`, run by stamina): 429, 500, 502, 503, 504 and
+- Retries (:mod:`tenantops.backends.retry`, run by stamina): 429, 500, 502, 503, 504 and
   transport failures, with full jitter, ``Retry-After`` as a floor, bounded in attempts
   and time. Every other status fails at once.
-- Pacing: an optional sliding window at the platform's quota (:mod:`tenantops.backends.contract.pacing`).
+- Pacing: an optional sliding window at the platform's quota (:mod:`tenantops.backends.pacing`).
 - Errors: a non-2xx answer becomes the typed error of
   :mod:`tenantops.backends.contract.status`.
 """
@@ -41,10 +41,10 @@ from tenantops.backends.base import (
     SessionContext,
 )
 from tenantops.backends.contract.oauth import TokenCache, TokenGrant
-from tenantops.backends.contract.pacing import Pacer
-from tenantops.backends.contract.retry import RetryPolicy, is_retryable
 from tenantops.backends.contract.status import status_error, token_error
 from tenantops.backends.contract.transport import AiohttpWire, Answer, HttpxWire, Wire
+from tenantops.backends.pacing import Pacer
+from tenantops.backends.retry import RetryPolicy, is_retryable
 from tenantops.core.model import ALL_SCOPES, BotDoc, BotModel, RateLimit, shape_problem
 from tenantops.errors import ApiError, ApiStatusError, AuthError, TransportError
 
@@ -85,7 +85,7 @@ class PlatformClient:
             tenant_id: sent as ``tenant_id`` in the token request when given.
             transport: an httpx transport; default aiohttp's own pool.
             timeout: seconds for connect and for each read.
-            retry: retry bounds; default :class:`~tenantops.backends.contract.retry.RetryPolicy`.
+            retry: retry bounds; default :class:`~tenantops.backends.retry.RetryPolicy`.
             rate_limit: pace requests to this quota (e.g. 1000 per 300 s).
             max_connections: connection pool size.
         """

@@ -4,7 +4,7 @@ Pure: reads an :class:`~tenantops.backends.contract.transport.Answer` (status, h
 body) and builds an :class:`~tenantops.errors.ApiStatusError` subclass carrying the
 facts (status, error code, request id, ``Retry-After``, scope, current version,
 details) as attributes. It sends nothing and retries nothing: the client raises what
-is built here, and :mod:`tenantops.backends.contract.retry` decides what is retried.
+is built here, and :mod:`tenantops.backends.retry` decides what is retried.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tenantops.backends.contract.retry import parse_retry_after
 from tenantops.backends.contract.transport import Answer
+from tenantops.backends.retry import parse_retry_after
 from tenantops.errors import (
     ApiStatusError,
     AuthError,

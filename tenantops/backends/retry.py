@@ -1,6 +1,7 @@
-"""When and how long the API client waits before trying a request again.
+"""When and how long an API client waits before trying a request again, for both flavours.
 
-Pure policy; the client runs it through stamina, whose testing mode
+Pure policy; the contract's :class:`~tenantops.backends.contract.client.PlatformClient`
+and cognigy-v2's :class:`~tenantops.backends.cognigy_v2.http.V2Http` run it through stamina, whose testing mode
 (``stamina.set_testing``) turns every wait off in tests. Backoff is exponential with
 full jitter (a uniform draw between 0 and the exponential cap, as in AWS's
 "Exponential Backoff And Jitter"), so that many clients failing together spread out.

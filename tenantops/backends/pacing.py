@@ -1,4 +1,4 @@
-"""Client-side pacing to a platform quota such as 1,000 requests per 5 minutes.
+"""Client-side pacing to a platform quota such as 1,000 requests per 5 minutes (both flavours).
 
 A request holds one of ``requests`` slots from the moment it is let through until one
 ``period`` after its answer (or failure) arrived. Requests that reach the server
