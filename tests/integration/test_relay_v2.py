@@ -16,11 +16,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from support.rediscluster import CLIENT_KWARGS, HOST, start_cluster
 from support.relay import SECRET, payload, signed
 from support.simserver import SimServer, _free_port, run_sim, wait_healthy
 
@@ -30,7 +33,7 @@ from tenantops.core.model import RateLimit
 from tenantops.relay.app import create_app
 from tenantops.relay.injector import Injector
 from tenantops.relay.metrics import RelayMetrics
-from tenantops.relay.outbox import PENDING_KEY, Outbox
+from tenantops.relay.outbox import PENDING_KEY, Outbox, injected_key, lock_key
 from tenantops.relay.quota import QUOTA_KEY, Schedule, SharedPace, schedule_for
 from tenantops.relay.signatures import WebhookVerifier
 from tenantops.relay.store import SessionStore, context_key
@@ -98,7 +101,7 @@ class InProcessRelay:
 
 @asynccontextmanager
 async def v2_relay(
-    sim: SimServer, redis: Redis, schedule: Schedule | None = None, **injector: Any
+    sim: SimServer, redis: Redis | RedisCluster, schedule: Schedule | None = None, **injector: Any
 ) -> AsyncIterator[InProcessRelay]:
     """The relay app in-process (ASGI) with its injector, over real Redis and the simulator."""
     backend = CognigyV2Backend(V2Http(sim.base_url, api_key=API_KEY))
@@ -320,3 +323,35 @@ async def test_two_processes_at_50_per_second_converge_within_the_quota(
     assert set(statuses) == {"200"}, statuses  # never a 429
     assert injects <= schedule_for(RateLimit.parse("1000/5m")).most_in(elapsed)
     assert injects < webhooks / 5  # coalesced: most commits ride along with a newer one
+
+
+async def test_two_relays_on_a_redis_cluster_converge(sim: SimServer, tmp_path: Path) -> None:
+    """On a Redis Cluster the outbox works across slots: each session's keys share one."""
+    with start_cluster(tmp_path) as cluster:
+        nodes = [ClusterNode(HOST, node.port) for node in cluster.nodes]
+        one_client = RedisCluster(startup_nodes=nodes, **CLIENT_KWARGS)
+        two_client = RedisCluster(startup_nodes=nodes, **CLIENT_KWARGS)
+        sessions = [sid() for _ in range(12)]
+        try:
+            async with v2_relay(sim, one_client) as one, v2_relay(sim, two_client) as two:
+                for version in range(6):
+                    for n, s in enumerate(sessions):
+                        relay = (one, two)[(n + version) % 2]
+                        answer = await relay.send(payload(s, version, step=str(version), n=str(n)))
+                        assert answer.status_code == 200, answer.text
+                await asyncio.gather(one.injector.idle(), two.injector.idle())
+                finals = {s: await one.store.get(s) for s in sessions}
+        finally:
+            await one_client.aclose()
+            await two_client.aclose()
+        for n, s in enumerate(sessions):
+            final = finals[s]
+            assert final is not None
+            assert (
+                upstream(sim_session(sim, s)) == dict(final.variables) == {"step": "5", "n": str(n)}
+            )
+        slots = {
+            cluster.master_for_key(k).port
+            for k in (context_key(sessions[0]), injected_key(sessions[0]), lock_key(sessions[0]))
+        }
+        assert len(slots) == 1
