@@ -36,7 +36,7 @@ from tenantops.apply.lockfile import (
 )
 from tenantops.backends.base import Backend
 from tenantops.config.fleet import Fleet, LoadedTemplate
-from tenantops.core.infer import Inferred, infer_tenant
+from tenantops.core.infer import Inferred, SymbolicTemplate, infer_tenant
 from tenantops.core.model import BotDoc, canonicalize, is_name, model_sha256
 from tenantops.core.plan import Plan
 from tenantops.core.redact import Redactor
@@ -154,6 +154,7 @@ class Importer:
         self.roles = roles
         self.parallelism = max(1, parallelism)
         self.reporter = reporter or NullReporter()
+        self._symbolic_templates: dict[str, SymbolicTemplate] = {}
 
     async def run(self, requests: Sequence[ImportRequest]) -> ImportReport:
         """Import every request; one request's failure never stops the others."""
@@ -198,15 +199,11 @@ class Importer:
         if project.config.api.flavor == "cognigy-v2" and isinstance(locale, str):
             live = await self._export(bot_id, request.workspace, locale=locale)
         grants = await self.backend.list_roles(request.workspace) if self.roles else None
-        loader = template.jinja.environment.loader
-        assert loader is not None
-        assert template.jinja.name is not None
-        source = loader.get_source(template.jinja.environment, template.jinja.name)[0]
         inferred = infer_tenant(
             name=request.name,
             workspace=request.workspace,
             template=template.name,
-            source=source,
+            overrides=self._symbolic(template),
             base=base,
             live=live,
             defaults=project.config.defaults,
@@ -225,6 +222,17 @@ class Importer:
             bot_id=bot_id,
             base_version=str(base["version"]) if base.get("version") else None,
         )
+
+    def _symbolic(self, template: LoadedTemplate) -> SymbolicTemplate:
+        """The template's overrides compiled for inference, once per run."""
+        if template.name not in self._symbolic_templates:
+            jinja = template.jinja
+            loader = jinja.environment.loader
+            assert loader is not None
+            assert jinja.name is not None
+            source = loader.get_source(jinja.environment, jinja.name)[0]
+            self._symbolic_templates[template.name] = SymbolicTemplate.from_source(source)
+        return self._symbolic_templates[template.name]
 
     def _target(self, request: ImportRequest) -> Path:
         """The tenant file to write; refuses a bad name or (without force) an existing file."""

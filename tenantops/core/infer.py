@@ -32,6 +32,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import jinja2
+from jinja2.filters import do_default
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 
@@ -39,7 +41,7 @@ from tenantops.core.diff import iso_expiry
 from tenantops.core.model import ITEM_KEYS, BotDoc, RoleGrant, TenantParams
 from tenantops.core.render import PARAM_METADATA, make_environment
 
-__all__ = ["Inferred", "SecretRef", "infer_tenant", "suggest_env_name"]
+__all__ = ["Inferred", "SecretRef", "SymbolicTemplate", "infer_tenant", "suggest_env_name"]
 
 #: A path into the template's values: ("vars", "faqs", STAR, "name").
 VarPath = tuple[str | int, ...]
@@ -155,26 +157,48 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _skeleton(source: str, context: Mapping[str, Any], symbols: _Symbols) -> dict[str, Any]:
-    """The overrides rendered with probes for ``vars`` and ``secrets``, parsed."""
-    import jinja2
+def _default(value: Any, *args: Any, **kwargs: Any) -> Any:
+    """Jinja's ``default``, noting which probes passed through it and with what default."""
+    if isinstance(value, _Probe):
+        fallback = args[0] if args else kwargs.get("default_value", "")
+        value._symbols.defaulted[value._path] = fallback
+        return value
+    return do_default(value, *args, **kwargs)
 
-    env = make_environment(jinja2.DictLoader({}))
-    builtin_default = env.filters["default"]
 
-    def default(value: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(value, _Probe):
-            symbols.defaulted[value._path] = args[0] if args else kwargs.get("default_value", "")
-            return value
-        return builtin_default(value, *args, **kwargs)
+def _tojson(value: Any) -> str:
+    return json.dumps(_plain(value), ensure_ascii=False, sort_keys=True)
 
-    env.filters["default"] = env.filters["d"] = default
-    env.filters["tojson"] = lambda v: json.dumps(_plain(v), ensure_ascii=False, sort_keys=True)
-    text = env.from_string(source).render(context)
-    data = _SAFE.load(text)
-    if not isinstance(data, dict):
-        return {}
-    return data
+
+@dataclass(frozen=True, slots=True)
+class SymbolicTemplate:
+    """An overrides template compiled for symbolic rendering: compile once, infer many.
+
+    Attributes:
+        template: the compiled template, or ``None`` when it does not compile.
+        problem: why it does not compile.
+    """
+
+    template: jinja2.Template | None
+    problem: str | None = None
+
+    @classmethod
+    def from_source(cls, source: str) -> SymbolicTemplate:
+        """Compile the overrides template text ``source``."""
+        env = make_environment(jinja2.DictLoader({}))
+        env.filters["default"] = env.filters["d"] = _default
+        env.filters["tojson"] = _tojson
+        try:
+            return cls(env.from_string(source))
+        except jinja2.TemplateError as exc:
+            return cls(None, f"{type(exc).__name__}: {exc}")
+
+    def skeleton(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The overrides rendered with ``context`` (probes for unknown values), parsed."""
+        if self.template is None:
+            return {}
+        data = _SAFE.load(self.template.render(context))
+        return data if isinstance(data, dict) else {}
 
 
 # --------------------------------------------------------------------------- matching
@@ -394,7 +418,7 @@ def infer_tenant(
     name: str,
     workspace: str,
     template: str,
-    source: str,
+    overrides: SymbolicTemplate,
     base: BotDoc,
     live: BotDoc,
     defaults: Mapping[str, Any],
@@ -406,7 +430,7 @@ def infer_tenant(
         name: the tenant's name.
         workspace: its workspace.
         template: the template it uses (written only when it differs from the default).
-        source: the template's overrides text (Jinja).
+        overrides: the template's overrides, compiled by :meth:`SymbolicTemplate.from_source`.
         base: the template's base model.
         live: the live export.
         defaults: ``tenantops.yaml``'s ``defaults``; values equal to them are left out.
@@ -425,9 +449,9 @@ def infer_tenant(
         "vars": _Probe(symbols, ("vars",)),
         "secrets": _Probe(symbols, ("secrets",)),
     }
-    problem = None
+    problem = overrides.problem
     try:
-        skel = _skeleton(source, context, symbols)
+        skel = overrides.skeleton(context)
     except Exception as exc:  # template code is user code: any failure is possible
         skel, problem = {}, f"{type(exc).__name__}: {exc}"
     bindings = _Bindings()
