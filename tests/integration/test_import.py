@@ -236,3 +236,54 @@ def test_progress_is_reported_per_row(
     assert reporter.events[0] == ("begin", ("importing", 20))
     assert kinds[:22] == ["begin", *["advance"] * 20, "end"]
     assert ("begin", ("planning", 20)) in reporter.events
+
+
+V2_KEY = "v2-import-key-0123456789"
+
+
+@pytest.fixture(scope="module")
+def v2sim() -> Iterator[SimServer]:
+    with run_sim(
+        "--task-seconds", "0.1", "--api-key", f"{V2_KEY}:ops@example.com", flavor="cognigy-v2"
+    ) as server:
+        yield server
+
+
+def v2_project(sim: SimServer) -> str:
+    """A fresh Cognigy.AI project (en-US, flow Main) with two members; answers its id."""
+    project = {"name": "acme", "locales": [{"name": "en-US", "primary": True}]}
+    project["flows"] = [{"name": "Main", "context": {}}]
+    users = [{"email": e} for e in ("alice@acme.example", "bob@acme.example", "ops@example.com")]
+    answer = sim.admin("POST", "/_sim/seed", json={"users": users, "projects": [project]})
+    answer.raise_for_status()
+    return str(answer.json()["projects"][0]["_id"])
+
+
+def test_cognigy_v2_import_round_trips(
+    v2sim: SimServer, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On cognigy-v2 an applied project imports (with its members) to an empty plan and no drift."""
+    project = v2_project(v2sim)
+    config = (repo / "tenantops.yaml").read_text().split("\n# Merged under", 1)[1]
+    api = "api:\n  flavor: cognigy-v2\n  baseUrl: ${env:COGNIGY_BASE_URL}\n"
+    (repo / "tenantops.yaml").write_text(api + "  apiKey: ${env:COGNIGY_API_KEY}\n# " + config)
+    acme = (repo / "tenants/acme.yaml").read_text().replace("ws-acme", project)
+    forget_config(repo)
+    (repo / "tenants/acme.yaml").write_text(acme)
+    monkeypatch.setenv("COGNIGY_BASE_URL", v2sim.base_url)
+    monkeypatch.setenv("COGNIGY_API_KEY", V2_KEY)
+    code, out, err = run("apply", "--auto-approve")
+    assert code == 0, out + err
+    forget_config(repo)
+    code, out, err = run("import", "acme", "--workspace", project, "--roles")
+    assert code == 0, out + err
+    assert f"# tenant acme (workspace {project}): no changes" in out
+    text = (repo / "tenants/acme.yaml").read_text()
+    roles = "roles:\n- userId: alice@acme.example\n  roleId: admin\n- userId: bob@acme.example\n"
+    assert roles in text
+    assert "ops@example.com" not in text  # the key's own user is never managed
+    assert run("plan", "--detailed-exitcode")[0] == 0
+    assert run("drift")[0] == 0
+    entry = read_lockfile(repo / "tenantops.lock").tenants["acme"]
+    assert entry.imported
+    assert [r.userId for r in entry.roles or []] == ["alice@acme.example", "bob@acme.example"]
