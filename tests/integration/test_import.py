@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from support.demo import DEMO_ENV, ROOT, demo_sim, run
+from support.livebots import edit_bot, live_bot, use_demo_sim
 from support.simserver import SimServer, run_sim
 
 from tenantops.apply.audit import AuditLog, verify
@@ -35,20 +36,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
 
 @pytest.fixture(autouse=True)
 def _env(sim: SimServer, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sim.admin("POST", "/_sim/reset").raise_for_status()
-    for key, value in DEMO_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("COGNIGY_BASE_URL", sim.base_url)
-
-
-def live(sim: SimServer, workspace: str) -> dict[str, Any]:
-    state = sim.admin("GET", "/_sim/state").json()
-    return dict(state["workspaces"][workspace]["bots"]["support-bot"])
-
-
-def put_live(sim: SimServer, workspace: str, bot: dict[str, Any]) -> None:
-    """Edit a live bot as in the Cognigy UI (the simulator's admin side door)."""
-    sim.admin("PUT", f"/_sim/workspaces/{workspace}/bots/support-bot", json=bot).raise_for_status()
+    use_demo_sim(sim, monkeypatch)
 
 
 def forget_config(repo: Path) -> None:
@@ -101,12 +89,12 @@ def test_a_matching_fleet_imports_with_an_empty_plan_and_clean_drift(
 def test_hand_edits_are_exactly_the_plan(sim: SimServer, repo: Path) -> None:
     """A bot edited by hand imports; the plan shows exactly the edits the template can't make."""
     assert run("apply", "--auto-approve", "acme")[0] == 0
-    bot = live(sim, "ws-acme")
+    bot = live_bot(sim, "ws-acme")
     goodbye = next(i for i in bot["intents"] if i["name"] == "goodbye")
     goodbye["examples"].append("ciao for now")
     bot["intents"].append({"name": "hand_made", "examples": ["made by hand"], "actions": []})
     next(d for d in bot["dialogs"] if d["id"] == "d3")["next"] = "handoff"
-    put_live(sim, "ws-acme", bot)
+    edit_bot(sim, "ws-acme", bot)
     forget_config(repo)
     code, out, err = run("import", "acme", "--workspace", "ws-acme")
     assert code == 0, out + err
