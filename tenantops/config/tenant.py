@@ -17,7 +17,7 @@ from tenantops.config.source import (
     interpolate_env,
     read_yaml,
 )
-from tenantops.core.model import Tenant
+from tenantops.core.model import Tenant, is_project_id
 from tenantops.errors import ConfigError, ValidationFailed
 
 __all__ = ["load_tenant", "tenant_paths"]
@@ -102,6 +102,15 @@ def _cross_checks(project: Project, source: Source, tenant: Tenant) -> list[Conf
         errors.append(
             source.error(
                 f"name '{tenant.name}' must equal the file name '{stem}'", ("name",), tenant=stem
+            )
+        )
+    if project.config.api.flavor == "cognigy-v2" and not is_project_id(tenant.workspace):
+        errors.append(
+            source.error(
+                "workspace must be the 24-hex id of the tenant's Cognigy.AI project "
+                f"(api.flavor is cognigy-v2), not {tenant.workspace!r}",
+                ("workspace",),
+                tenant=stem,
             )
         )
     if not (project.templates_dir / tenant.template / "template.yaml").is_file():

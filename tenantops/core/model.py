@@ -29,6 +29,7 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "ALL_SCOPES",
     "NAME_PATTERN",
+    "PROJECT_ID_PATTERN",
     "ApiConfig",
     "BaseRef",
     "BotDoc",
@@ -47,6 +48,7 @@ __all__ = [
     "TenantParams",
     "canonical_json",
     "is_name",
+    "is_project_id",
     "model_sha256",
     "shape_problem",
 ]
@@ -354,6 +356,16 @@ def is_name(text: str) -> bool:
     return _NAME_RE.match(text) is not None
 
 
+#: A Cognigy.AI v2.0 project id: a workspace on cognigy-v2, and ``base.projectId``.
+PROJECT_ID_PATTERN = r"^[0-9a-f]{24}$"
+_PROJECT_ID_RE = re.compile(PROJECT_ID_PATTERN)
+
+
+def is_project_id(text: object) -> bool:
+    """Whether ``text`` is a Cognigy.AI project id (see :data:`PROJECT_ID_PATTERN`)."""
+    return isinstance(text, str) and _PROJECT_ID_RE.match(text) is not None
+
+
 class Tenant(_Config):
     """``tenants/<name>.yaml`` after env interpolation and ``defaults`` merged under it."""
 
@@ -391,7 +403,7 @@ class BaseRef(_Config):
     file: str | None = None
     bot_id: str | None = None
     workspace_id: str | None = None
-    project_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
+    project_id: str | None = Field(default=None, pattern=PROJECT_ID_PATTERN)
 
     @model_validator(mode="after")
     def _one_source(self) -> BaseRef:

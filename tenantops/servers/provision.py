@@ -7,15 +7,14 @@ in the fleet as if it were ``tenants/<name>.yaml`` (or written there with
 with the same lockfile, audit trail and tenant leases. The work runs in a task of its
 own, so a client that disconnects never aborts a deployment half-way, and the caller
 waits at most ``deadline`` seconds for it. Both API flavours are served the same way;
-on ``cognigy-v2`` a tenant's ``workspace`` must be its project's 24-hex id, which is
-checked with the rest of the definition, before any call.
+on ``cognigy-v2`` a tenant's ``workspace`` must be its project's 24-hex id, which the
+config layer checks with the rest of the definition, before any call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -81,7 +80,6 @@ class Provisioner:
         try:
             path = fleet.add_inline(_safe_name(name), json.dumps(dict(tenant)))
             fleet.build(path)
-            self._check_workspace(tenant)
         except (ValidationFailed, ConfigError) as exc:
             return ProvisionResult("invalid", name, {"details": _details(exc)})
         task = asyncio.create_task(self._plan_and_apply(fleet, name, path, dry_run=dry_run))
@@ -96,18 +94,6 @@ class Provisioner:
                 {
                     "message": f"still running after {self.deadline:g} s; GET /api/v1/tenant/{name} later"
                 },
-            )
-
-    def _check_workspace(self, tenant: Mapping[str, Any]) -> None:
-        """On cognigy-v2 a workspace is a project's id: refuse anything else before any call."""
-        workspace = tenant.get("workspace")
-        if self.project.config.api.flavor == "cognigy-v2" and not (
-            isinstance(workspace, str) and _PROJECT_ID.fullmatch(workspace)
-        ):
-            raise ConfigError(
-                f"workspace must be the 24-hex id of the tenant's Cognigy.AI project "
-                f"(api.flavor is cognigy-v2), not {workspace!r}",
-                pointer="/workspace",
             )
 
     async def drain(self) -> None:
@@ -169,8 +155,6 @@ class Provisioner:
         return entry.model_dump(mode="json", exclude={"model"}, exclude_none=True)
 
 
-#: A Cognigy.AI project id, the workspace of a tenant on cognigy-v2.
-_PROJECT_ID = re.compile(r"[0-9a-f]{24}")
 #: Longest tenant name serve accepts (it becomes a file name).
 _MAX_NAME = 128
 

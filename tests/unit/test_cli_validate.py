@@ -157,3 +157,19 @@ def test_help_on_every_command(command: str) -> None:
     code, out, _ = run(command, "--help")
     assert code == 0
     assert "Usage:" in out
+
+
+def test_validate_on_cognigy_v2_wants_project_ids_as_workspaces(repo: Path) -> None:
+    """On cognigy-v2 a workspace is a 24-hex project id: anything else is a located error."""
+    config = repo / "tenantops.yaml"
+    config.write_text(config.read_text().replace("api:\n", "api:\n  flavor: cognigy-v2\n", 1))
+    for path in (repo / "tenants").glob("*.yaml"):
+        if path.stem != "acme":
+            text = path.read_text().replace(f"workspace: ws-{path.stem}", "workspace: " + "ab" * 12)
+            path.write_text(text)
+    code, out, _ = run("validate")
+    assert code == 1
+    assert out.splitlines() == [
+        "tenants/acme.yaml:2: workspace must be the 24-hex id of the tenant's Cognigy.AI "
+        "project (api.flavor is cognigy-v2), not 'ws-acme'"
+    ]
