@@ -10,13 +10,20 @@ from typing import TYPE_CHECKING
 from tenantops.backends.base import Backend
 
 if TYPE_CHECKING:
+    from tenantops.backends.pacing import Pacer
     from tenantops.config import ResolvedApi
 
 __all__ = ["open_backend"]
 
 
-def open_backend(api: ResolvedApi, *, max_connections: int = 8) -> Backend:
-    """A backend for the resolved ``api:`` settings; close it with ``aclose``."""
+def open_backend(
+    api: ResolvedApi, *, max_connections: int = 8, pacer: Pacer | None = None
+) -> Backend:
+    """A backend for the resolved ``api:`` settings; close it with ``aclose``.
+
+    ``pacer`` paces every call instead of one built from ``api.rate_limit``, so that the
+    caller can read how much of the quota the run used.
+    """
     if api.flavor == "cognigy-v2":
         from tenantops.backends.cognigy_v2.backend import CognigyV2Backend
         from tenantops.backends.cognigy_v2.http import V2Http
@@ -28,6 +35,7 @@ def open_backend(api: ResolvedApi, *, max_connections: int = 8) -> Backend:
             client_secret=api.client_secret,
             token_url=api.token_url,
             rate_limit=api.rate_limit,
+            pacer=pacer,
             max_connections=max_connections,
         )
         return CognigyV2Backend(
@@ -35,4 +43,4 @@ def open_backend(api: ResolvedApi, *, max_connections: int = 8) -> Backend:
         )
     from tenantops.backends.contract.client import PlatformClient
 
-    return PlatformClient.from_settings(api, max_connections=max_connections)
+    return PlatformClient.from_settings(api, max_connections=max_connections, pacer=pacer)

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from tenantops.apply.audit import AuditLog
     from tenantops.apply.locks import LockStore
     from tenantops.backends.base import Backend
+    from tenantops.backends.pacing import Pacer
     from tenantops.config import Project
     from tenantops.config.fleet import Fleet
+    from tenantops.core.quota import QuotaUse
     from tenantops.core.redact import Redactor
 
 __all__ = ["App", "print_lines"]
@@ -38,6 +40,8 @@ class App:
     reporter: Reporter = field(default_factory=RichReporter)
     _project: Project | None = field(default=None, repr=False)
     _fleet: Fleet | None = field(default=None, repr=False)
+    #: The pacer of the last backend made, when ``api.rateLimit`` paces it.
+    _pacer: Pacer | None = field(default=None, repr=False)
 
     def project(self) -> Project:
         """The config repo at ``root`` (``tenantops.yaml`` read once)."""
@@ -95,14 +99,28 @@ class App:
     def backend(self, *, parallelism: int = 8) -> Backend:
         """The platform ``api.flavor`` names, from ``api:`` and the environment.
 
-        Retries show as the reporter's notes with ``-v``, and not at all without it.
+        Retries show as the reporter's notes with ``-v``, and not at all without it. When
+        ``api.rateLimit`` paces the calls, the reporter reads the quota's use as it goes,
+        and so does :meth:`quota`.
         """
         from tenantops.backends.factory import open_backend
+        from tenantops.backends.pacing import Pacer
         from tenantops.backends.retry import report_retries
         from tenantops.config import resolve_api
 
         report_retries(self.reporter.note if self.verbose else None)
-        return open_backend(resolve_api(self.project()), max_connections=max(parallelism, 8))
+        api = resolve_api(self.project())
+        self._pacer = Pacer(api.rate_limit) if api.rate_limit is not None else None
+        if self._pacer is not None:
+            self.reporter.meter(self._pacer.usage)
+        return open_backend(api, max_connections=max(parallelism, 8), pacer=self._pacer)
+
+    def quota(self, tenants: int) -> QuotaUse | None:
+        """The last backend's use of the quota, for a run over ``tenants`` now finished.
+
+        ``None`` when the calls were not paced (no ``api.rateLimit``) or no backend was made.
+        """
+        return self._pacer.usage(tenants, tenants) if self._pacer is not None else None
 
     def run(self, work: Callable[[Backend], Awaitable[T]], *, parallelism: int = 8) -> T:
         """Run ``work`` with a backend that is closed afterwards."""

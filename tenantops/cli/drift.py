@@ -39,7 +39,10 @@ def drift(app: App, tenants: tuple[str, ...], parallelism: int, fmt: str) -> Non
         parallelism=parallelism,
     )
     if fmt == "json":
-        click.echo(json.dumps(drift_json(report), indent=2, sort_keys=True))
+        doc = drift_json(report)
+        if (quota := app.quota(len(report.tenants))) is not None:
+            doc["quota"] = quota.to_json()
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
     elif fmt == "markdown":
         click.echo(drift_markdown(report), nl=False)
     else:

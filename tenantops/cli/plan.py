@@ -66,7 +66,7 @@ def plan(
         ).plan(paths),
         parallelism=parallelism,
     )
-    _show(result, fmt)
+    _show(app, result, fmt)
     if out is not None:
         atomic_write_text(
             out, json.dumps(plan_to_json(result, plan_file=True), indent=2, sort_keys=True) + "\n"
@@ -79,16 +79,19 @@ def plan(
         raise DifferencesFound("the plan has changes").already_shown()
 
 
-def _show(result: object, fmt: str) -> None:
+def _show(app: App, result: object, fmt: str) -> None:
 
     from tenantops.core.plan import Plan, plan_to_json
     from tenantops.report.changes import plan_markdown, plan_text
 
     assert isinstance(result, Plan)
     if fmt == "json":
+        doc = plan_to_json(result)
+        if (quota := app.quota(len(result.tenants))) is not None:
+            doc["quota"] = quota.to_json()
         # Compact, like `terraform show -json`: half the bytes and a third of the time
         # of an indented dump on a large fleet; pipe it through jq to read it.
-        click.echo(json.dumps(plan_to_json(result), sort_keys=True, separators=(",", ":")))
+        click.echo(json.dumps(doc, sort_keys=True, separators=(",", ":")))
     elif fmt == "markdown":
         click.echo(plan_markdown(result), nl=False)
     else:

@@ -1,7 +1,8 @@
 """Reporters: where plan, drift and apply send progress, so that the core never prints.
 
 The engines call a :class:`Reporter` as they go (a phase starts, one item is done, a
-note worth showing). :class:`RichReporter` draws a progress bar on a terminal,
+note worth showing); the CLI hands it a quota meter when the API is paced, so that the
+bar shows the time left under the quota. :class:`RichReporter` draws a progress bar on a terminal,
 :class:`NullReporter` drops everything (``serve``, library use) and
 :class:`CapturingReporter` keeps every event for tests.
 """
@@ -14,6 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+    from rich.text import Text
+
+    from tenantops.core.quota import QuotaMeter, QuotaUse
 
 __all__ = ["CapturingReporter", "NullReporter", "Reporter", "RichReporter"]
 
@@ -37,6 +41,10 @@ class Reporter(Protocol):
         """The current phase is over."""
         ...
 
+    def meter(self, quota: QuotaMeter) -> None:
+        """Read the API quota's use from ``quota`` while phases run (the run is paced)."""
+        ...
+
 
 class NullReporter:
     """Reports nothing."""
@@ -52,6 +60,9 @@ class NullReporter:
 
     def end(self) -> None:
         """Ignore the end."""
+
+    def meter(self, quota: QuotaMeter) -> None:
+        """Ignore the quota."""
 
 
 @dataclass(slots=True)
@@ -76,6 +87,10 @@ class CapturingReporter:
         """Record ``("end", None)``."""
         self.events.append(("end", None))
 
+    def meter(self, quota: QuotaMeter) -> None:
+        """Record ``("meter", quota)``."""
+        self.events.append(("meter", quota))
+
     @property
     def items(self) -> list[object]:
         """The items advanced, in order."""
@@ -83,16 +98,39 @@ class CapturingReporter:
 
 
 class RichReporter:
-    """A transient progress bar on stderr when it is a terminal and a phase has 2+ items."""
+    """A transient progress bar on stderr when it is a terminal and a phase has 2+ items.
+
+    With a quota meter (:meth:`meter`), the bar ends with the time the phase has left
+    under the API quota, e.g. ``≈ 4m12s left at 1000 calls/5m``
+    (:class:`tenantops.core.quota.QuotaUse` says how it is estimated).
+    """
 
     def __init__(self, *, force_terminal: bool | None = None) -> None:
         self._terminal = sys.stderr.isatty() if force_terminal is None else force_terminal
         self._bar: Progress | None = None
         self._task: TaskID | None = None
+        self._meter: QuotaMeter | None = None
+        #: The quota's use when the phase began, so that the estimate is the phase's own.
+        self._start: QuotaUse | None = None
+        self._done = 0
+        self._total = 0
+
+    @property
+    def quota_status(self) -> str:
+        """What the bar shows about the quota now (empty without a meter or a phase)."""
+        if self._meter is None or self._start is None:
+            return ""
+        return self._meter(self._done, self._total).since(self._start).label()
+
+    def meter(self, quota: QuotaMeter) -> None:
+        """Show the time left under the quota from the next phase on."""
+        self._meter = quota
 
     def begin(self, label: str, total: int) -> None:
         """Start a bar for the phase (nothing when piped or for a single item)."""
         self.end()
+        self._done, self._total = 0, total
+        self._start = self._meter(0, total) if self._meter is not None else None
         if total <= 1 or not self._terminal:
             return
         from rich.console import Console
@@ -100,6 +138,7 @@ class RichReporter:
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            RenderableColumn,
             TextColumn,
             TimeElapsedColumn,
         )
@@ -109,6 +148,8 @@ class RichReporter:
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            # Read at every refresh, so the time left counts down while calls wait for quota.
+            RenderableColumn(_Status(self)),
             console=Console(stderr=True),
             transient=True,
         )
@@ -117,6 +158,7 @@ class RichReporter:
 
     def advance(self, item: object) -> None:
         """Move the bar on by one."""
+        self._done += 1
         if self._bar is not None and self._task is not None:
             self._bar.advance(self._task)
 
@@ -134,3 +176,15 @@ class RichReporter:
             self._bar.stop()
         self._bar = None
         self._task = None
+
+
+class _Status:
+    """A rich renderable: the reporter's quota status as it is at each refresh."""
+
+    def __init__(self, reporter: RichReporter) -> None:
+        self._reporter = reporter
+
+    def __rich__(self) -> Text:
+        from rich.text import Text
+
+        return Text(self._reporter.quota_status)

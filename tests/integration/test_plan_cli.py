@@ -276,3 +276,21 @@ def test_drift_of_a_secret_value_is_drift_but_never_shown(sim: SimServer, repo: 
     assert code == 2
     assert "typed-in-the-ui-secret" not in out
     assert DEMO_ENV["WAYNE_CRM_TOKEN"] not in out
+
+
+@pytest.mark.parametrize("command", ["plan", "drift"])
+def test_json_carries_the_quota_use(sim: SimServer, repo: Path, command: str) -> None:
+    """plan/drift JSON's quota field: api.rateLimit, the calls the simulator saw, the times."""
+    lock_as_applied(repo, "acme", "globex", "wayne")
+    code, out, _ = run(command, "--format", "json")
+    assert code in (0, 2)
+    data = json.loads(out)
+    tenants = len(data["tenants"])
+    served = len(sim.admin("GET", "/_sim/requests").json()["requests"])
+    quota = data["quota"]
+    assert (quota["limit"], quota["window"], quota["tenants"]) == (1000, 300.0, tenants)
+    assert quota["calls"] == served
+    assert quota["callsPerTenant"] == round(served / tenants, 2)
+    assert 0 < quota["elapsedSeconds"] < 60
+    assert quota["etaSeconds"] == 0.0
+    assert {"format_version", "tenants", "summary"} <= set(data)

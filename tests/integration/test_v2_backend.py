@@ -205,3 +205,17 @@ def test_all_foreign_snapshots_refuse_the_deploy_and_change_nothing(
     assert "none is tenantops'" in out
     assert docs(sim, "intents", flowReference=flow_of(sim, project)) == []
     assert len(docs(sim, "snapshots", projectReference=project)) == 10
+
+
+def test_plan_json_carries_the_quota_use(sim: SimServer, repo: Path) -> None:
+    """cognigy-v2 paces to 1000/5m by default; plan JSON counts the calls the simulator saw."""
+    admin(sim, "DELETE", "/_sim/counters")
+    code, out, err = run("plan", "--format", "json")
+    assert code == 0, err
+    quota = json.loads(out)["quota"]
+    served = admin(sim, "GET", "/_sim/counters")["total"]
+    assert (quota["limit"], quota["window"], quota["tenants"]) == (1000, 300.0, len(TENANTS))
+    assert quota["calls"] == served
+    assert quota["callsPerTenant"] == round(served / len(TENANTS), 2)
+    assert 0 < quota["elapsedSeconds"] < 60
+    assert quota["etaSeconds"] == 0.0

@@ -71,6 +71,7 @@ class V2Http:
         client_id, client_secret: the OAuth2 client, used when there is no API key.
         token_url: the OAuth2 token endpoint (default ``<base_url>/auth/oauth2/token``).
         rate_limit: the quota to pace to (``1000/5m`` on SaaS); ``None`` for none.
+        pacer: pace with this pacer instead (the caller reads its use of the quota).
         retry: retry bounds for the requests that may be retried.
         transport: an httpx transport (tests pass the simulator's ASGI app).
         timeout: seconds one call may take.
@@ -86,6 +87,7 @@ class V2Http:
         client_secret: str | None = None,
         token_url: str | None = None,
         rate_limit: RateLimit | None = None,
+        pacer: Pacer | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
@@ -98,7 +100,7 @@ class V2Http:
         self._oauth = (client_id or "", client_secret or "")
         self._token: tuple[str, float] | None = None
         self._token_url = token_url or f"{self.base_url}/auth/oauth2/token"
-        self._pacer = Pacer(rate_limit) if rate_limit else None
+        self._pacer = pacer or (Pacer(rate_limit) if rate_limit else None)
         self._retry = retry or RetryPolicy()
         self._http = httpx.AsyncClient(
             base_url=f"{self.base_url}/new/v2.0",

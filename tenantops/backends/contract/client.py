@@ -72,6 +72,7 @@ class PlatformClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         rate_limit: RateLimit | None = None,
+        pacer: Pacer | None = None,
         max_connections: int = 100,
     ) -> None:
         """Configure a client; no connection is made until the first call.
@@ -87,6 +88,7 @@ class PlatformClient:
             timeout: seconds for connect and for each read.
             retry: retry bounds; default :class:`~tenantops.backends.retry.RetryPolicy`.
             rate_limit: pace requests to this quota (e.g. 1000 per 300 s).
+            pacer: pace with this pacer instead (the caller reads its use of the quota).
             max_connections: connection pool size.
         """
         self.base_url = base_url.rstrip("/")
@@ -103,7 +105,7 @@ class PlatformClient:
             if transport is None
             else HttpxWire(transport, timeout=timeout)
         )
-        self._pacer = Pacer(rate_limit) if rate_limit is not None else None
+        self._pacer = pacer or (Pacer(rate_limit) if rate_limit is not None else None)
         self.tokens = TokenCache(self._fetch_token)
 
     @classmethod
