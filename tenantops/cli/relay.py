@@ -195,6 +195,11 @@ def _log_json_lines(level: str) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+    # A retried upstream call is one JSON line too, not stamina's own log record.
+    from tenantops.backends.retry import report_retries
+
+    upstream = logging.getLogger("tenantops.relay.upstream")
+    report_retries(lambda line: upstream.warning("upstream retry", extra={"error": line}))
 
 
 def _verifier(secrets: str, options: dict[str, Any]) -> WebhookVerifier | None:

@@ -7,6 +7,7 @@ two real ``tenantops session-relay`` processes sharing one Redis and one quota.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -235,7 +236,9 @@ async def test_processes_share_one_schedule(redis: Redis) -> None:
 
 
 @contextmanager
-def relay_process(sim: SimServer) -> Iterator[str]:
+def relay_process(
+    sim: SimServer, *, stderr: IO[bytes] | None = None, log_level: str = "error"
+) -> Iterator[str]:
     """``tenantops session-relay --flavor cognigy-v2`` as a real server; answers its URL."""
     port = _free_port()
     env = {
@@ -245,8 +248,16 @@ def relay_process(sim: SimServer) -> Iterator[str]:
         "TENANTOPS_WEBHOOK_SECRET": SECRET,
         "REDIS_URL": redis_url(),
     }
-    args = ["session-relay", "--flavor", "cognigy-v2", "--port", str(port), "--log-level", "error"]
-    proc = subprocess.Popen([sys.executable, "-m", "tenantops", *args], env=env)
+    args = [
+        "session-relay",
+        "--flavor",
+        "cognigy-v2",
+        "--port",
+        str(port),
+        "--log-level",
+        log_level,
+    ]
+    proc = subprocess.Popen([sys.executable, "-m", "tenantops", *args], env=env, stderr=stderr)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc, name="tenantops session-relay")
@@ -355,3 +366,36 @@ async def test_two_relays_on_a_redis_cluster_converge(sim: SimServer, tmp_path: 
             for k in (context_key(sessions[0]), injected_key(sessions[0]), lock_key(sessions[0]))
         }
         assert len(slots) == 1
+
+
+def test_a_rate_limited_upstream_is_retried_and_logged_as_json_lines(tmp_path: Path) -> None:
+    """429s from Cognigy.AI: the relay honours Retry-After, converges, and logs each retry
+    as one JSON line (never stamina's raw record)."""
+    with run_sim(
+        "--api-key", f"{API_KEY}:ops@example.com", "--rate-limit", "3/1s", flavor="cognigy-v2"
+    ) as tight:
+        sessions = [sid() for _ in range(8)]
+        stderr = tmp_path / "relay.log"
+        with stderr.open("wb") as log, relay_process(tight, stderr=log, log_level="warning") as url:
+            for s in sessions:
+                body, headers = signed(payload(s, 0, k=s))
+                assert (
+                    httpx.post(f"{url}/webhook", content=body, headers=headers).status_code == 200
+                )
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if all(upstream(sim_session(tight, s)) == {"k": s} for s in sessions):
+                    break
+                time.sleep(0.2)
+        converged = [upstream(sim_session(tight, s)) == {"k": s} for s in sessions]
+        statuses = tight.admin("GET", "/_sim/counters").json()["statuses"]
+    assert all(converged)
+    inject = statuses["POST /v2.0/sessions/{sessionId}/context/inject"]
+    assert inject.get("429", 0) > 0  # the quota really was hit
+    assert inject["200"] == len(sessions)
+    text = stderr.read_text()
+    assert "stamina" not in text
+    lines = text.splitlines()
+    retries = [json.loads(line) for line in lines if '"upstream retry"' in line]
+    assert retries
+    assert all("429" in r["error"] for r in retries)
