@@ -7,10 +7,10 @@ import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from support.demo import DEMO_ENV, demo_sim, run
+from support.livebots import edit_bot, live_bot, use_demo_sim
 from support.simserver import SimServer
 
 from tenantops.apply.lockfile import LockEntry, Lockfile, write_lockfile
@@ -29,22 +29,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
 
 @pytest.fixture(autouse=True)
 def _env(sim: SimServer, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sim.admin("POST", "/_sim/reset").raise_for_status()
-    for key, value in DEMO_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("COGNIGY_BASE_URL", sim.base_url)
-
-
-def live_bot(sim: SimServer, workspace: str) -> dict[str, Any]:
-    state = sim.admin("GET", "/_sim/state").json()
-    return dict(state["workspaces"][workspace]["bots"]["support-bot"])
-
-
-def edit_bot(sim: SimServer, workspace: str, model: dict[str, Any]) -> None:
-    model = {k: v for k, v in model.items() if k != "version"}
-    sim.admin(
-        "PUT", f"/_sim/workspaces/{workspace}/bots/support-bot", json=model
-    ).raise_for_status()
+    use_demo_sim(sim, monkeypatch)
 
 
 def test_plan_of_the_demo_fleet() -> None:
