@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.redisserver import ServerNotFoundError, standalone, standalone_url
 
 from tenantops.backends import retry
 
@@ -73,3 +75,25 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copy(ROOT / "tenantops.yaml", dest / "tenantops.yaml")
     monkeypatch.chdir(dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def standalone_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the tests' standalone Redis: ``TENANTOPS_TEST_REDIS_URL`` (127.0.0.1:6379/0).
+
+    One that answers there is used as it is. Otherwise ``redis-server``, or the packaged
+    ``valkey-server`` of the dev extras, is started on that port for the session. With
+    neither, the tests that need Redis fail saying what to install.
+    """
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(
+                standalone(standalone_url(), tmp_path_factory.mktemp("redis"))
+            )
+        except ServerNotFoundError as exc:
+            missing = str(exc)
+        else:
+            missing = ""
+        if missing:  # failing outside the except keeps the chained traceback out
+            pytest.fail(missing, pytrace=False)
+        yield url

@@ -42,6 +42,7 @@ from redis.asyncio import Redis
 from schemathesis import Case
 from support.demo import DEMO_ENV
 from support.fuzz import CHECKS, fuzz_config, serve_in_thread
+from support.redisserver import standalone_url
 from support.simserver import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -66,7 +67,8 @@ from tenantops.servers.sim.contract import create_app as create_sim
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-FUZZ_REDIS_URL = "redis://127.0.0.1:6379/13"
+#: A database of its own in the tests' standalone Redis (see ``relay_url``).
+FUZZ_REDIS_URL = standalone_url(db=13)
 API_TOKEN = "fuzz-api-token-0123456789abcdef"
 BASIC = (
     "Basic " + base64.b64encode(f"{DEFAULT_CLIENT_ID}:{DEFAULT_CLIENT_SECRET}".encode()).decode()
@@ -130,7 +132,7 @@ def test_sim(case: Case[Any], sim_app: Any, sim_token: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def relay_url(sim: SimServer) -> Iterator[str]:
+def relay_url(sim: SimServer, standalone_redis: str) -> Iterator[str]:
     upstream = PlatformClient(
         sim.base_url, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET
     )

@@ -1,5 +1,6 @@
-"""Redis leases against a real redis-server: the file-lease behaviours, plus failures, and
-the same-host takeover of a killed holder's lease (audited as ``lease_taken_over``)."""
+"""Redis leases against a real Redis (the ``standalone_redis`` fixture): the file-lease
+behaviours, plus failures, and the same-host takeover of a killed holder's lease (audited
+as ``lease_taken_over``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 import redis.asyncio
 from click.testing import CliRunner
 from support.demo import DEMO_ENV, demo_sim
+from support.redisserver import standalone_url
 from support.simserver import SimServer
 
 from tenantops.apply.audit import AuditLog
@@ -28,22 +30,15 @@ from tenantops.pipeline.planner import Planner
 
 pytestmark = pytest.mark.integration
 
-URL = "redis://127.0.0.1:6379/0"
+URL = standalone_url()
 TTL = 30.0
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
+async def prefix(standalone_redis: str) -> AsyncIterator[str]:
     """A key prefix no other test uses; every key under it is deleted afterwards."""
     name = f"test:tenantops:lock:{uuid.uuid4().hex}:"
-    client = redis.asyncio.from_url(URL)
-    try:
-        await client.ping()
-    except redis.ConnectionError:
-        await client.aclose()
-        pytest.fail(
-            f"no redis-server at {URL}: start one (.ci/run does) to run the Redis lock tests"
-        )
+    client = redis.asyncio.from_url(standalone_redis)
     yield name
     keys = [key async for key in client.scan_iter(match=f"{name}*")]
     if keys:

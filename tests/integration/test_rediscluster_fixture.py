@@ -64,12 +64,14 @@ def session_on(cluster: ClusterUnderTest, master: ClusterNode, prefix: str = "s"
 
 
 def is_alive(node: ClusterNode, pid: int) -> bool:
-    """Whether ``pid`` is still this node's redis-server (not a reused pid)."""
+    """Whether ``pid`` is still this node's server (not a reused pid)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except FileNotFoundError:
         return False
-    return b"redis-server" in cmdline and str(node.port).encode() in cmdline
+    # redis-server or the packaged valkey-server: both retitle the process "<name> host:port".
+    is_server = b"redis-server" in cmdline or b"valkey-server" in cmdline
+    return is_server and str(node.port).encode() in cmdline
 
 
 def test_cluster_has_three_masters_with_one_replica_each(cluster: ClusterUnderTest) -> None:

@@ -26,7 +26,8 @@ from support.simserver import (
 from tenantops.relay.store import context_key, version_key
 from tenantops.relay.wire import decode
 
-pytestmark = pytest.mark.integration
+# standalone_redis: the standalone Redis (started when none answers) that the relays use.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("standalone_redis")]
 
 
 @pytest.fixture(scope="module")

@@ -144,7 +144,10 @@ async def test_failover_answers_503_then_serves_again(
         stop.set()
         await asyncio.gather(*tasks)
         assert statuses[500] == 0
-        assert during.get(503, 0) > 0, f"no 503 during the failover: {during}"
+        # redis-server 7 promotes a replica 2-3 s after the crash, longer than the client's
+        # own retries last: webhooks meanwhile get 503. valkey-server 9 promotes in about
+        # 1.5 s, which those retries may absorb: then every webhook got its 200 or 409.
+        assert during.get(503, 0) > 0 or set(during) <= {200, 409}, during
         assert set(statuses) <= {200, 409, 503, 410}, statuses
         assert statuses[200] > before
         # Sessions on the promoted master are served again by the same relay.

@@ -25,6 +25,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from support.rediscluster import CLIENT_KWARGS, HOST, start_cluster
+from support.redisserver import standalone_url
 from support.relay import SECRET, payload, signed
 from support.simserver import SimServer, _free_port, run_sim, wait_healthy
 
@@ -40,7 +41,8 @@ from tenantops.relay.signatures import WebhookVerifier
 from tenantops.relay.store import SessionStore, context_key
 from tenantops.relay.wire import decode
 
-pytestmark = pytest.mark.integration
+# standalone_redis: the standalone Redis (started when none answers) that the relays use.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("standalone_redis")]
 
 API_KEY = "relay-v2-key-0123456789"
 #: A database of its own: the quota and pending keys are global to it.
@@ -48,8 +50,7 @@ DB = 12
 
 
 def redis_url() -> str:
-    base = os.environ.get("TENANTOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    return base.rsplit("/", 1)[0] + f"/{DB}"
+    return standalone_url(db=DB)
 
 
 def sid() -> str:

@@ -1,9 +1,12 @@
 """A real Redis Cluster for integration tests: :func:`start_cluster`.
 
-``start_cluster(tmp_path)`` runs 3 masters and 3 replicas as ``redis-server``
-processes on free loopback ports, each with its files in its own directory under
-``tmp``; it joins them with ``redis-cli --cluster create`` and waits until the
-cluster is healthy (about 2 s). ``cluster-node-timeout`` is 1000 ms, so a stopped
+``start_cluster(tmp_path)`` runs 3 masters and 3 replicas as server processes
+(``redis-server`` on PATH, else the packaged ``valkey-server``: see
+:func:`support.redisserver.server_binary`) on free loopback ports, each with its
+files in its own directory under ``tmp``. It joins them with ``CLUSTER MEET``,
+``CLUSTER ADDSLOTSRANGE`` and ``CLUSTER REPLICATE`` (what ``redis-cli --cluster
+create`` does; the packaged server has no CLI) and waits until the cluster is
+healthy (about 2 s). ``cluster-node-timeout`` is 1000 ms, so a stopped
 master's replica takes over in 2-3 s. On exit every process is killed and reaped
 and the directories are removed, whatever the test did. This module owns only
 those processes: it never touches another Redis (such as the standalone one on
@@ -16,7 +19,8 @@ those processes: it never touches another Redis (such as the standalone one on
 
 How redis-py 8.1's ``redis.asyncio.cluster.RedisCluster`` behaves
 -----------------------------------------------------------------
-Measured with this fixture and redis-server 7.0. The relay relies on these facts,
+Measured with this fixture and redis-server 7.0 (valkey-server 9.1 passes the
+same tests). The relay relies on these facts,
 and ``tests/integration/test_rediscluster_fixture.py`` pins the main ones.
 
 Connecting. ``RedisCluster(startup_nodes=[ClusterNode(host, port), ...])`` and
@@ -104,6 +108,8 @@ from redis.asyncio.cluster import ClusterNode as RedisClusterNode
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from support.redisserver import server_binary
 
 __all__ = [
     "CLIENT_KWARGS",
@@ -223,7 +229,7 @@ def _free_ports(count: int, *, exclude: Collection[int] = ()) -> list[int]:
 
 def _spawn(port: int, directory: Path) -> subprocess.Popen[bytes]:
     args = [
-        "redis-server",
+        server_binary(),
         *("--port", str(port), "--bind", HOST, "--protected-mode", "no"),
         *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"),
         *("--cluster-node-timeout", str(_NODE_TIMEOUT_MS)),
@@ -244,7 +250,7 @@ def _spawn(port: int, directory: Path) -> subprocess.Popen[bytes]:
 
 @dataclass(eq=False)
 class ClusterNode:
-    """One ``redis-server`` of the cluster, on ``127.0.0.1:port`` with its own ``dir``.
+    """One server process of the cluster, on ``127.0.0.1:port`` with its own ``dir``.
 
     ``process`` is replaced by :meth:`start`; ``port`` and ``dir`` (with its
     ``nodes.conf``, so the node keeps its identity) never change.
@@ -256,7 +262,7 @@ class ClusterNode:
 
     @property
     def address(self) -> str:
-        """``host:port``, as ``redis-cli`` and ``CLUSTER NODES`` write it."""
+        """``host:port``, as ``CLUSTER NODES`` writes it."""
         return f"{HOST}:{self.port}"
 
     @property
@@ -350,7 +356,7 @@ class ClusterNode:
             time.sleep(_POLL_INTERVAL)
         state = "did not answer PING" if self.is_running() else "exited"
         self.kill()
-        raise RuntimeError(f"redis-server {self.address} {state}:\n{self.logs()}")
+        raise RuntimeError(f"cluster node {self.address} {state}:\n{self.logs()}")
 
     def logs(self) -> str:
         """The tail of the node's log and console output, for error messages."""
@@ -375,7 +381,7 @@ def _launch_node(directory: Path, *, exclude: Collection[int]) -> ClusterNode:
             node.log.unlink(missing_ok=True)
             continue
         return node
-    raise RuntimeError(f"no free port pair for redis-server after {_PORT_ATTEMPTS} tries")
+    raise RuntimeError(f"no free port pair for a cluster node after {_PORT_ATTEMPTS} tries")
 
 
 @dataclass(eq=False)
@@ -573,15 +579,38 @@ class ClusterUnderTest:
         return None
 
 
-def _create(cluster: ClusterUnderTest, replicas_per_master: int) -> None:
-    args = ["redis-cli", "--cluster", "create", *(n.address for n in cluster.nodes)]
-    args += ["--cluster-replicas", str(replicas_per_master), "--cluster-yes"]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    if result.returncode != 0:
-        logs = "\n".join(node.logs() for node in cluster.nodes)
-        raise RuntimeError(
-            f"redis-cli --cluster create failed:\n{result.stdout}{result.stderr}\n{logs}"
-        )
+def _create(cluster: ClusterUnderTest, masters: int) -> None:
+    """Join the nodes as ``redis-cli --cluster create`` would: epochs, meet, slots, replicas.
+
+    The first ``masters`` nodes share the slots in even ranges; the others replicate
+    them in turn.
+    """
+    primaries, replicas = cluster.nodes[:masters], cluster.nodes[masters:]
+    # Distinct config epochs up front, as redis-cli sets them, so that no epoch
+    # collision has to be resolved (and no slot owner argued over) after the meet.
+    for epoch, node in enumerate(primaries, start=1):
+        node.command("CLUSTER", "SET-CONFIG-EPOCH", epoch)
+    first = cluster.nodes[0]
+    for node in cluster.nodes[1:]:
+        first.command("CLUSTER", "MEET", HOST, node.port)
+    # REPLICATE needs the master known to the replica: wait for gossip to spread the meet.
+    cluster._poll(_meet_problem, cluster.nodes, timeout=_READY_TIMEOUT, nodes=cluster.nodes)
+    for index, node in enumerate(primaries):
+        start, end = index * SLOTS // masters, (index + 1) * SLOTS // masters - 1
+        node.command("CLUSTER", "ADDSLOTSRANGE", start, end)
+    for index, node in enumerate(replicas):
+        master_id = primaries[index % masters].command("CLUSTER", "MYID")
+        node.command("CLUSTER", "REPLICATE", master_id)
+
+
+def _meet_problem(nodes: list[ClusterNode]) -> str | None:
+    """None once every node knows every other one, past the handshake."""
+    for node in nodes:
+        entries = _parse_nodes(node.command("CLUSTER", "NODES"))
+        known = {e.port for e in entries if not e.flags & {"handshake", "noaddr"}}
+        if known != {n.port for n in nodes}:
+            return f"{node.address} knows only {sorted(known)} so far"
+    return None
 
 
 @contextlib.contextmanager
@@ -590,21 +619,23 @@ def start_cluster(
 ) -> Iterator[ClusterUnderTest]:
     """Run a Redis Cluster of ``masters * (1 + replicas_per_master)`` nodes until the block ends.
 
-    Each node gets its own directory under ``tmp``. On exit every ``redis-server``
+    Each node gets its own directory under ``tmp``. On exit every server process
     is killed and reaped, and the directories are removed, whatever happened in
     the block (a failed test, a stopped or restarted node).
 
     Args:
         tmp: a scratch directory, e.g. ``tmp_path``.
-        masters: how many masters share the 16384 slots (``redis-cli`` wants >= 3).
+        masters: how many masters share the 16384 slots (>= 3: a failover needs a
+            majority of them).
         replicas_per_master: replicas attached to each master.
 
     Raises:
-        RuntimeError: a node did not start, ``redis-cli --cluster create`` failed, or
-            the cluster was not healthy within 30 s (log tails in the message).
+        ServerNotFoundError: no server binary (the message says what to install).
+        RuntimeError: a node did not start, joining them failed, or the cluster was
+            not healthy within 30 s (log tails in the message).
     """
     if masters < 3:
-        raise ValueError("redis-cli --cluster create needs at least 3 masters")
+        raise ValueError("a cluster needs at least 3 masters to fail over")
     base = tmp / f"redis-cluster-{uuid.uuid4().hex[:8]}"
     nodes: list[ClusterNode] = []
     try:
@@ -612,7 +643,7 @@ def start_cluster(
             taken = {port for node in nodes for port in (node.port, node.port + _BUS_OFFSET)}
             nodes.append(_launch_node(base / f"node-{index}", exclude=taken))
         cluster = ClusterUnderTest(nodes)
-        _create(cluster, replicas_per_master)
+        _create(cluster, masters)
         cluster.wait_healthy(min_replicas=replicas_per_master)
         if len(cluster.masters()) != masters:
             raise RuntimeError(f"expected {masters} masters, got {cluster.masters()}")

@@ -15,6 +15,7 @@ import httpx
 from redis.asyncio import Redis
 from standardwebhooks.webhooks import Webhook
 
+from support.redisserver import standalone_url
 from support.simserver import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tenantops.backends.contract.client import PlatformClient
 from tenantops.backends.retry import RetryPolicy
@@ -70,17 +71,21 @@ class Relay:
 async def relay(
     sim_url: str,
     *,
-    redis_url: str = "redis://127.0.0.1:6379/0",
+    redis_url: str | None = None,
     redis_client: Any = None,
     session_ttl: int = 1800,
     verify: bool = True,
 ) -> AsyncIterator[Relay]:
-    """The relay app in-process (ASGI), over real Redis (or ``redis_client``) and the simulator."""
+    """The relay app in-process (ASGI), over real Redis (or ``redis_client``) and the simulator.
+
+    ``redis_url`` defaults to the tests' standalone Redis: a test that relies on it
+    requests the ``standalone_redis`` fixture, which starts one when none answers.
+    """
     upstream = PlatformClient(
         sim_url, client_id=DEFAULT_CLIENT_ID, client_secret=DEFAULT_CLIENT_SECRET, retry=FAST
     )
     redis = redis_client or Redis.from_url(
-        redis_url, socket_connect_timeout=0.5, socket_timeout=1.0
+        redis_url or standalone_url(), socket_connect_timeout=0.5, socket_timeout=1.0
     )
     store = SessionStore(redis, session_ttl=session_ttl)
     verifier = WebhookVerifier([OLD_SECRET, SECRET]) if verify else None
