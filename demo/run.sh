@@ -78,4 +78,5 @@ top audit verify
 
 printf '\nEverything the demo wrote is in %s/ (config copy, lockfile, audit trail, simulator state and log).\n' "$work"
 
+bash demo/relay.sh
 bash demo/cognigy_v2.sh

@@ -103,6 +103,8 @@ def server_binary() -> str:
 
 
 def _standalone_args(port: int, directory: Path) -> list[str]:
+    # Absolute: the server enters --dir before it opens --logfile.
+    directory = directory.resolve()
     return [
         *("--port", str(port), "--bind", "127.0.0.1"),
         *("--save", "", "--appendonly", "no", "--daemonize", "no"),
