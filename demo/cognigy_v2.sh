@@ -38,7 +38,18 @@ step "Start the Cognigy.AI v2.0 simulator (tasks take 1 s)" \
 tenantops sim --flavor cognigy-v2 --port "$port" --admin --task-seconds 1 \
   --api-key "$COGNIGY_API_KEY:ops@example.com" >"$work/sim.log" 2>&1 &
 sim_pid=$!
-trap 'kill $sim_pid 2>/dev/null || true' EXIT
+relay_pid="" redis_pid="" session=""
+stop() {
+  set +e  # clean up all of it, whatever fails
+  [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
+  # Someone else's Redis: leave it as it was, but for this demo session's keys.
+  [ -n "$session" ] && [ -z "$redis_pid" ] && forget_session "$session"
+  for pid in "$sim_pid" "$redis_pid"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  return 0
+}
+trap stop EXIT
 wait_healthy
 
 step "Seed two empty projects, and point the tenants at them" "POST /_sim/seed"
@@ -114,4 +125,60 @@ step "acme's audit trail: backup snapshot, deploy, rollback (verified), and the 
 top audit show acme | tail -6 | cut -c1-160
 top audit verify
 
-printf '\nThe cognigy-v2 part wrote %s/ (config copy, lockfile, audit trail, simulator log).\n' "$work"
+export REDIS_URL="${TENANTOPS_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+export TENANTOPS_WEBHOOK_SECRET="whsec_ZGVtby1yZWxheS1zZWNyZXQtZG8tbm90LXVzZQ=="  # a demo secret
+session="demo-v2-$(python -c 'import uuid; print(uuid.uuid4().hex[:8])')"
+relay_port=$(free_port)
+use_redis "$work/redis"
+step "The session relay on cognigy-v2: Redis is the only truth, contexts are injected whole" \
+  "tenantops session-relay --flavor cognigy-v2 --quota 20/10s --port $relay_port &"
+tenantops session-relay --flavor cognigy-v2 --quota 20/10s --port "$relay_port" \
+  >"$work/relay.log" 2>&1 &
+relay_pid=$!
+wait_healthy "http://127.0.0.1:$relay_port"
+
+step "12 signed webhooks in a row for one session: each answered after its Redis commit; while an inject waits for the quota, newer states replace it" \
+  "POST /webhook x 12; GET /_sim/sessions/$session"
+python - "http://127.0.0.1:$relay_port" "$session" "$COGNIGY_BASE_URL" "$REDIS_URL" <<'PY'
+import json, os, sys, time, urllib.request
+from datetime import UTC, datetime
+import redis
+from standardwebhooks.webhooks import Webhook
+from tenantops.relay.store import context_key
+from tenantops.relay.wire import decode
+
+relay, session, sim, redis_url = sys.argv[1:]
+signer = Webhook(os.environ["TENANTOPS_WEBHOOK_SECRET"])
+started = time.perf_counter()
+for version in range(12):
+    body = json.dumps({"sessionId": session, "userId": "u-42", "nodeName": f"step{version}",
+                       "context": {"step": str(version), "cart": ["A-17"] * (version % 3)},
+                       "version": version, "timestamp": int(time.time())})
+    now, msg_id = datetime.now(UTC), f"msg_v2_{version}"
+    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": signer.sign(msg_id, now, body), "content-type": "application/json"}
+    request = urllib.request.Request(relay + "/webhook", data=body.encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = response.read().decode()
+print(f"12 webhooks answered 200 in {time.perf_counter() - started:.2f} s; the last: {answer}")
+with redis.Redis.from_url(redis_url) as client:
+    final = dict(decode(client.get(context_key(session))).variables)
+print(f"Redis {context_key(session)}: {final}")
+for _ in range(200):
+    try:
+        got = json.load(urllib.request.urlopen(f"{sim}/_sim/sessions/{session}"))
+    except OSError:
+        got = {}
+    if {k: v for k, v in got.get("lastInjected", {}).items() if v is not None} == final:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit(f"upstream never got the final state: {got}")
+print(f"Cognigy.AI (simulator): {got['injections']} inject(s) for 12 commits, as userId "
+      f"{got['userId']}; the last injected context equals the Redis state: {got['lastInjected']}")
+for line in urllib.request.urlopen(relay + "/metrics").read().decode().splitlines():
+    if line.startswith(("tenantops_relay_requests_total", "tenantops_relay_injects_total")):
+        print(line)
+PY
+
+printf '\nThe cognigy-v2 part wrote %s/ (config copy, lockfile, audit trail, simulator and relay logs).\n' "$work"

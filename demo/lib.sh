@@ -20,3 +20,31 @@ PY
 # The Redis at $TENANTOPS_TEST_REDIS_URL (default redis://127.0.0.1:6379/0): `redis_server
 # ping`, `binary`, `serve --dir DIR` (redis-server, else the packaged valkey-server).
 redis_server() { python tests/support/redisserver.py "$@"; }
+# use_redis DIR: the Redis at $REDIS_URL if one answers, else one started here with its
+# files in DIR (its pid in $redis_pid, for the caller to stop).
+use_redis() {
+  redis_pid=""
+  if redis_server ping; then
+    step "Redis answers at $REDIS_URL: the relay uses it" "python tests/support/redisserver.py ping"
+    return 0
+  fi
+  local binary
+  binary=$(redis_server binary)  # or stop here, saying what to install
+  step "Start Redis for the relay (${binary##*/})" \
+    "python tests/support/redisserver.py serve --dir $1 &"
+  # Not through the redis_server function: `$!` must be the server itself (it execs).
+  python tests/support/redisserver.py serve --dir "$1" &
+  redis_pid=$!
+  redis_server ping --wait 10
+}
+# forget_session SESSION: delete a demo session's keys from a Redis the demo did not start.
+forget_session() {
+  python - "$REDIS_URL" "$1" <<'PY'
+import sys, redis
+with redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1) as client:
+    keys = list(client.scan_iter(match=f"cognigy:*{{{sys.argv[2]}}}*"))
+    if keys:
+        client.delete(*keys)
+    client.zrem("tenantops:relay:pending", sys.argv[2])
+PY
+}

@@ -24,16 +24,8 @@ relay_pid="" sim_pid="" redis_pid=""
 stop() {
   set +e  # clean up all of it, whatever fails
   [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
-  if [ -z "$redis_pid" ]; then
-    # Someone else's Redis: leave it as it was, but for this demo session's keys.
-    python - "$REDIS_URL" "$session" <<'PY'
-import sys, redis
-with redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1) as client:
-    keys = list(client.scan_iter(match=f"cognigy:*{{{sys.argv[2]}}}*"))
-    if keys:
-        client.delete(*keys)
-PY
-  fi
+  # Someone else's Redis: leave it as it was, but for this demo session's keys.
+  [ -z "$redis_pid" ] && forget_session "$session"
   for pid in "$sim_pid" "$redis_pid"; do
     [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   done
@@ -41,17 +33,7 @@ PY
 }
 trap stop EXIT
 
-if redis_server ping; then
-  step "Redis answers at $REDIS_URL: the relay uses it" "python tests/support/redisserver.py ping"
-else
-  binary=$(redis_server binary)  # or stop here, saying what to install
-  step "Start Redis for the relay (${binary##*/})" \
-    "python tests/support/redisserver.py serve --dir $work/redis &"
-  # Not through the redis_server function: `$!` must be the server itself (it execs).
-  python tests/support/redisserver.py serve --dir "$work/redis" &
-  redis_pid=$!
-  redis_server ping --wait 10
-fi
+use_redis "$work/redis"
 
 if [ -n "${COGNIGY_BASE_URL:-}" ] && wait_healthy 2>/dev/null; then
   echo "(the Cognigy.AI simulator at $COGNIGY_BASE_URL stands in for Cognigy.AI)"
