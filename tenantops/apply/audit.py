@@ -249,36 +249,6 @@ class AuditLog:
                 raise AuditError(f"cannot sync the audit folder {path.parent}: {exc}") from exc
         return record
 
-    def record_imported(
-        self,
-        tenant: str,
-        *,
-        workspace: str,
-        model_sha256: str,
-        tenant_file: str,
-        roles: int | None = None,
-    ) -> AuditRecord:
-        """Record that ``tenantops import`` adopted the live bot of ``workspace``.
-
-        Args:
-            tenant: whose trail.
-            workspace: where the bot lives.
-            model_sha256: the live model's hash, now the tenant's baseline.
-            tenant_file: the tenant file the import wrote.
-            roles: how many live role assignments became the baseline (``--roles``).
-
-        Returns:
-            The record as written.
-        """
-        details: dict[str, Any] = {
-            "workspace": workspace,
-            "model_sha256": model_sha256,
-            "tenant_file": tenant_file,
-        }
-        if roles is not None:
-            details["roles"] = roles
-        return self.append(tenant, IMPORTED, details=details)
-
     def records(self, tenant: str) -> list[AuditRecord]:
         """Every complete record of ``tenant``'s trail, in order (``[]`` without a file).
 

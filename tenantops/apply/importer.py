@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tenantops.apply.audit import AuditLog
+from tenantops.apply.audit import IMPORTED, AuditLog
 from tenantops.apply.lockfile import (
     BaseInfo,
     LockedRole,
@@ -36,11 +36,12 @@ from tenantops.apply.lockfile import (
 )
 from tenantops.backends.base import Backend
 from tenantops.config.fleet import Fleet, LoadedTemplate
-from tenantops.core.infer import Inferred, SymbolicTemplate, infer_tenant
+from tenantops.core.infer import Inferred, infer_tenant
 from tenantops.core.model import BotDoc, canonicalize, is_name, model_sha256
 from tenantops.core.plan import Plan
 from tenantops.core.redact import Redactor
 from tenantops.core.render import SERVER_FIELDS, SERVER_METADATA
+from tenantops.core.symbolic import SymbolicTemplate
 from tenantops.durable import atomic_write_text
 from tenantops.errors import ConfigError, NotFoundError, PlanError, TenantOpsError
 from tenantops.pipeline.planner import Bases, Planner, export_bases
@@ -307,13 +308,14 @@ class Importer:
                 write_lockfile(self.lockfile, lock)
         for result, entry, redactor in changed:
             assert result.path is not None
-            self.journal(redactor).record_imported(
-                result.request.name,
-                workspace=entry.workspace,
-                model_sha256=entry.model_sha256,
-                tenant_file=str(self.fleet.project.display(result.path)),
-                roles=len(entry.roles) if entry.roles is not None else None,
-            )
+            details: dict[str, Any] = {
+                "workspace": entry.workspace,
+                "model_sha256": entry.model_sha256,
+                "tenant_file": str(self.fleet.project.display(result.path)),
+            }
+            if entry.roles is not None:
+                details["roles"] = len(entry.roles)  # the live grants now the baseline
+            self.journal(redactor).append(result.request.name, IMPORTED, details=details)
         return tuple(r.request.name for r, _, _ in changed)
 
 

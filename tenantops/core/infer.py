@@ -26,29 +26,20 @@ what the template then cannot reproduce. Values equal to ``tenantops.yaml``'s
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
-from jinja2.filters import do_default
 from pydantic import ValidationError
-from ruamel.yaml import YAML
 
 from tenantops.core.diff import iso_expiry
 from tenantops.core.model import ITEM_KEYS, BotDoc, RoleGrant, TenantParams
-from tenantops.core.render import PARAM_METADATA, make_environment
+from tenantops.core.render import PARAM_METADATA
+from tenantops.core.symbolic import MARK, STAR, Probe, SymbolicTemplate, Symbols, VarPath
 
-__all__ = ["Inferred", "SecretRef", "SymbolicTemplate", "infer_tenant", "suggest_env_name"]
+__all__ = ["Inferred", "SecretRef", "infer_tenant", "suggest_env_name"]
 
-#: A path into the template's values: ("vars", "faqs", STAR, "name").
-VarPath = tuple[str | int, ...]
-#: The path component of "each element" of a list the template loops over.
-STAR = "*"
-_MARK = re.compile("\ue000(\\d+)\ue001")
-_SAFE = YAML(typ="safe")
 #: A whole-value match beats a match found inside a pattern string.
 _WHOLE, _PATTERN = 2, 1
 
@@ -87,120 +78,6 @@ def suggest_env_name(tenant: str, key: str) -> str:
     return name if re.match(r"^[A-Z_]", name) else f"_{name}"
 
 
-# --------------------------------------------------------------------------- symbolic render
-
-
-class _Symbols:
-    """What a symbolic render saw: the marker of each path, defaulted and looped paths."""
-
-    def __init__(self) -> None:
-        self.paths: list[VarPath] = []
-        self._index: dict[VarPath, int] = {}
-        #: Paths passed through ``default(...)``, with the value it would give.
-        self.defaulted: dict[VarPath, Any] = {}
-        self.looped: set[VarPath] = set()
-
-    def marker(self, path: VarPath) -> str:
-        if path not in self._index:
-            self._index[path] = len(self.paths)
-            self.paths.append(path)
-        return f"\ue000{self._index[path]}\ue001"
-
-
-class _Probe:
-    """A template value whose content is unknown: prints as a marker naming its path.
-
-    Any attribute or item is a deeper probe; iterating gives one probe for "each element".
-    """
-
-    __slots__ = ("_path", "_symbols")
-
-    def __init__(self, symbols: _Symbols, path: VarPath) -> None:
-        self._symbols = symbols
-        self._path = path
-
-    def __getattr__(self, name: str) -> _Probe:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return _Probe(self._symbols, (*self._path, name))
-
-    def __getitem__(self, key: str | int) -> _Probe:
-        return _Probe(self._symbols, (*self._path, key))
-
-    def __iter__(self) -> Iterator[_Probe]:
-        self._symbols.looped.add(self._path)
-        return iter([_Probe(self._symbols, (*self._path, STAR))])
-
-    def __len__(self) -> int:
-        return 1
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __str__(self) -> str:
-        return self._symbols.marker(self._path)
-
-    def __add__(self, other: object) -> str:
-        return f"{self}{other}"
-
-    def __radd__(self, other: object) -> str:
-        return f"{other}{self}"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, _Probe):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _default(value: Any, *args: Any, **kwargs: Any) -> Any:
-    """Jinja's ``default``, noting which probes passed through it and with what default."""
-    if isinstance(value, _Probe):
-        fallback = args[0] if args else kwargs.get("default_value", "")
-        value._symbols.defaulted[value._path] = fallback
-        return value
-    return do_default(value, *args, **kwargs)
-
-
-def _tojson(value: Any) -> str:
-    return json.dumps(_plain(value), ensure_ascii=False, sort_keys=True)
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolicTemplate:
-    """An overrides template compiled for symbolic rendering: compile once, infer many.
-
-    Attributes:
-        template: the compiled template, or ``None`` when it does not compile.
-        problem: why it does not compile.
-    """
-
-    template: jinja2.Template | None
-    problem: str | None = None
-
-    @classmethod
-    def from_source(cls, source: str) -> SymbolicTemplate:
-        """Compile the overrides template text ``source``."""
-        env = make_environment(jinja2.DictLoader({}))
-        env.filters["default"] = env.filters["d"] = _default
-        env.filters["tojson"] = _tojson
-        try:
-            return cls(env.from_string(source))
-        except jinja2.TemplateError as exc:
-            return cls(None, f"{type(exc).__name__}: {exc}")
-
-    def skeleton(self, context: Mapping[str, Any]) -> dict[str, Any]:
-        """The overrides rendered with ``context`` (probes for unknown values), parsed."""
-        if self.template is None:
-            return {}
-        data = _SAFE.load(self.template.render(context))
-        return data if isinstance(data, dict) else {}
-
-
 # --------------------------------------------------------------------------- matching
 
 
@@ -217,18 +94,18 @@ class _Bindings:
 
 
 def _pattern(text: str, paths: Sequence[VarPath]) -> tuple[re.Pattern[str], list[VarPath]]:
-    parts = _MARK.split(text)
+    parts = MARK.split(text)
     regex = "".join(re.escape(part) if i % 2 == 0 else "(.*?)" for i, part in enumerate(parts))
     return re.compile(regex, re.DOTALL), [paths[int(i)] for i in parts[1::2]]
 
 
 def _match_string(skel: str, live: Any, paths: Sequence[VarPath], out: _Bindings) -> bool:
     """Bind the markers of ``skel`` from ``live``; whether ``live`` fits the skeleton."""
-    whole = _MARK.fullmatch(skel)
+    whole = MARK.fullmatch(skel)
     if whole:
         out.bind(paths[int(whole.group(1))], live, _WHOLE)
         return True
-    if not _MARK.search(skel):
+    if not MARK.search(skel):
         return bool(skel == live)
     if not isinstance(live, str):
         return False
@@ -255,10 +132,10 @@ def _match(skel: Any, live: Any, paths: Sequence[VarPath], out: _Bindings) -> No
     elif isinstance(skel, list) and isinstance(live, list):
         # Set-like lists: a pattern takes the first live member it fits that is not
         # one of the template's literal members ("hi {{ vars.brand }}" beside "hi there").
-        literal = {item for item in skel if isinstance(item, str) and not _MARK.search(item)}
+        literal = {item for item in skel if isinstance(item, str) and not MARK.search(item)}
         spare = [value for value in live if value not in literal]
         for item in skel:
-            if isinstance(item, str) and _MARK.search(item) and not _MARK.fullmatch(item):
+            if isinstance(item, str) and MARK.search(item) and not MARK.fullmatch(item):
                 for value in spare:
                     if _match_string(item, value, paths, out):
                         break
@@ -277,7 +154,7 @@ def _match_items(
     live_items = {i[key]: i for i in live.get(kind, []) if isinstance(i, dict)}
     base_keys = {i[key] for i in base.get(kind, []) if isinstance(i, dict)}
     items = [i for i in skel.get(kind) or [] if isinstance(i, dict) and isinstance(i.get(key), str)]
-    literal = {i[key] for i in items if not _MARK.search(i[key])}
+    literal = {i[key] for i in items if not MARK.search(i[key])}
     for item in items:
         if item[key] in literal and item[key] in live_items:
             _match(item, live_items[item[key]], paths, out)
@@ -286,7 +163,7 @@ def _match_items(
         if item[key] not in literal:
             spare = _match_looped(item, key, spare, live_items, paths, out)
     removed = (skel.get("remove") or {}).get(kind)
-    if isinstance(removed, str) and _MARK.fullmatch(removed):
+    if isinstance(removed, str) and MARK.fullmatch(removed):
         gone = sorted(base_keys - set(live_items) - literal)
         _match_string(removed, gone, paths, out)
 
@@ -302,7 +179,7 @@ def _match_looped(
     """Match a templated item against spare live items; answers the ones still spare."""
     regex, _ = _pattern(item[key], paths)
     fits = [k for k in spare if regex.fullmatch(k)]
-    looped = any(STAR in p for p in map(paths.__getitem__, map(int, _MARK.findall(item[key]))))
+    looped = any(STAR in p for p in map(paths.__getitem__, map(int, MARK.findall(item[key]))))
     if not looped and len(fits) != 1:
         return spare  # one templated item, several candidates: no way to tell which
     for name in fits:
@@ -338,7 +215,7 @@ def _nest(values: Mapping[VarPath, Any]) -> dict[str, Any]:
     return out
 
 
-def _values(bindings: _Bindings, symbols: _Symbols) -> dict[VarPath, Any]:
+def _values(bindings: _Bindings, symbols: Symbols) -> dict[VarPath, Any]:
     values = {p: v for p, (_, v) in bindings.found.items() if STAR not in p}
     for prefix, elements in bindings.elements.items():
         if STAR not in prefix:
@@ -442,12 +319,12 @@ def infer_tenant(
     metadata = live.get("metadata") or {}
     params = _params(metadata)
     merged_params = {**TenantParams().model_dump(), **_default_params(defaults), **params}
-    symbols = _Symbols()
+    symbols = Symbols()
     context = {
         "tenant": {"name": name, "workspace": workspace, "template": template},
         "params": TenantParams.model_validate(merged_params).model_dump(by_alias=True),
-        "vars": _Probe(symbols, ("vars",)),
-        "secrets": _Probe(symbols, ("secrets",)),
+        "vars": Probe(symbols, ("vars",)),
+        "secrets": Probe(symbols, ("secrets",)),
     }
     problem = overrides.problem
     try:
@@ -461,9 +338,32 @@ def infer_tenant(
     values = _values(bindings, symbols)
     refs = _secret_refs(name, values, skel, symbols.paths)
     variables = _nest({p[1:]: v for p, v in values.items() if p[0] == "vars" and len(p) > 1})
-    document: dict[str, Any] = {"name": name, "workspace": workspace}
-    if defaults.get("template") != template:
-        document["template"] = template
+    document = _document(
+        {"name": name, "workspace": workspace, "template": template},
+        params,
+        variables,
+        refs,
+        defaults,
+        grants,
+    )
+    known = {p[:2] for p in values} | set(symbols.defaulted)
+    seen = {p[:2] for p in symbols.paths if len(p) >= 2 and STAR not in p[:2]}
+    unbound = sorted(".".join(map(str, p)) for p in seen - known)
+    return Inferred(document, tuple(refs), tuple(unbound), problem)
+
+
+def _document(
+    identity: Mapping[str, str],
+    params: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    refs: Sequence[SecretRef],
+    defaults: Mapping[str, Any],
+    grants: Sequence[RoleGrant] | None,
+) -> dict[str, Any]:
+    """The tenant file: what ``defaults`` already says is left out."""
+    document: dict[str, Any] = {"name": identity["name"], "workspace": identity["workspace"]}
+    if defaults.get("template") != identity["template"]:
+        document["template"] = identity["template"]
     camel = TenantParams.model_validate(params).model_dump(by_alias=True, exclude_none=True)
     sections = {
         "params": _without_defaults(camel, defaults.get("params")),
@@ -473,10 +373,7 @@ def infer_tenant(
     document.update({k: v for k, v in sections.items() if v})
     if grants is not None:
         document["roles"] = _roles(grants)
-    known = {p[:2] for p in values} | set(symbols.defaulted)
-    seen = {p[:2] for p in symbols.paths if len(p) >= 2 and STAR not in p[:2]}
-    unbound = sorted(".".join(map(str, p)) for p in seen - known)
-    return Inferred(document, tuple(refs), tuple(unbound), problem)
+    return document
 
 
 def _default_params(defaults: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from ruamel.yaml import YAML
 
 from tenantops.config import load_project
 from tenantops.config.fleet import Fleet
-from tenantops.core.infer import SymbolicTemplate, infer_tenant, suggest_env_name
+from tenantops.core.infer import infer_tenant, suggest_env_name
 from tenantops.core.model import RoleGrant
+from tenantops.core.symbolic import SymbolicTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORT_BOT = ROOT / "templates/support-bot"
