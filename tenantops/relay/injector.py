@@ -32,7 +32,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Protocol, assert_never
+from typing import Literal, Protocol, assert_never
 
 from tenantops.errors import ApiError, ApiStatusError, RateLimitedError, StateError
 from tenantops.relay.metrics import RelayMetrics
@@ -42,6 +42,8 @@ from tenantops.relay.quota import SharedPace
 __all__ = ["ContextSink", "Injector"]
 
 _LOG = logging.getLogger("tenantops.relay.injector")
+#: What became of one lock-held attempt to send a session's newest state.
+_Sent = Literal["sent", "nothing", "failed"]
 
 
 class ContextSink(Protocol):
@@ -87,6 +89,10 @@ class Injector:
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        # Stopping is a flag, not only a cancel: a cancel that lands inside a Redis call
+        # can be swallowed on its way out (seen with redis-py on Python 3.11), and a
+        # sweeper that missed it would keep the server from shutting down.
+        self._stopping = asyncio.Event()
 
     # ------------------------------------------------------------------ Upstream
 
@@ -109,16 +115,16 @@ class Injector:
 
         What they leave is still pending in Redis, for the next process to send.
         """
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-        drivers = list(self._drivers.values())
-        if drivers:
-            _, late = await asyncio.wait(drivers, timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        self._stopping.set()
+        tasks = [*self._drivers.values(), *([self._sweeper] if self._sweeper else [])]
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            # Never wait for ever: what is left of them holds no state of this process.
+            await asyncio.wait(late, timeout=1.0)
 
     async def idle(self) -> None:
         """Wait until this process drives no session (tests and shutdown use it)."""
@@ -138,7 +144,7 @@ class Injector:
     async def _drive(self, session_id: str) -> None:
         try:
             again = True
-            while again:
+            while again and not self._stopping.is_set():
                 self._again.discard(session_id)
                 again = await self._round(session_id) or session_id in self._again
         except StateError as exc:
@@ -155,8 +161,10 @@ class Injector:
             return False  # the holder looks again after it releases
         async with self._renewing(session_id, token):
             sent = await self._send_newest(session_id, token)
-        if not sent:
+        if sent != "sent":
             await self.outbox.release(session_id, token)
+        if sent == "failed":
+            return False  # the sweep comes back to it (mark() moved it to the back)
         match await self.outbox.due(session_id):
             case Due():
                 return True
@@ -167,10 +175,14 @@ class Injector:
             case other:
                 assert_never(other)
 
-    async def _send_newest(self, session_id: str, token: str) -> bool:
-        """Inject the newest state if upstream lacks it; ``True`` when recorded (and released)."""
+    async def _send_newest(self, session_id: str, token: str) -> _Sent:
+        """Inject the newest state if upstream lacks it.
+
+        Answers ``sent`` (recorded, and the lock released with it), ``nothing`` (nothing
+        to send, or the lock was lost) or ``failed`` (every attempt failed).
+        """
         if not isinstance(await self.outbox.due(session_id, token), Due):
-            return False
+            return "nothing"
         for attempt, wait in enumerate((*self.retry_waits, None)):
             waited = time.perf_counter()
             await self.pace.wait()
@@ -178,7 +190,7 @@ class Injector:
             due = await self.outbox.due(session_id, token)  # the newest, after the wait
             match due:
                 case Settled() | Lost():
-                    return False
+                    return "nothing"
                 case Due():
                     pass
                 case _:
@@ -187,14 +199,14 @@ class Injector:
             if outcome != "failed":
                 recorded = await self.outbox.injected(session_id, token, due)
                 self.metrics.injects.labels(outcome if recorded else "lost").inc()
-                return recorded
+                return "sent" if recorded else "nothing"
             self.metrics.injects.labels("failed").inc()
             if wait is None:
                 break
             _LOG.info("inject retry", extra={"session_id": session_id, "attempt": attempt + 1})
             await asyncio.sleep(wait)
         await self.outbox.mark(session_id)  # failed for now: the sweep retries it later
-        return False
+        return "failed"
 
     async def _inject(self, session_id: str, due: Due, *, final: bool) -> str:
         """Send one inject: ``sent``, ``rejected`` (a 4xx: give this state up) or ``failed``."""
@@ -241,11 +253,16 @@ class Injector:
     # ------------------------------------------------------------------ sweeping
 
     async def _sweep_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_every)
+        while not await self._stopped_within(self.sweep_every):
             try:
                 for session_id in await self.outbox.stale(self.stale_after):
                     if session_id not in self._drivers:
                         self.kick(session_id)
             except StateError as exc:
                 _LOG.warning("inject sweep failed", extra={"error": str(exc)})
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less if :meth:`stop` is called; whether it was."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()
