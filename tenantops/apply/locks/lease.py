@@ -189,7 +189,9 @@ class Lease:
         if self._task is not None:
             self._task.cancel()
             # asyncio.wait, unlike awaiting the task, lets our own cancellation through.
-            await asyncio.wait({self._task})
+            # The keeper also checks _released: a cancel that lands inside a Redis call
+            # can be lost (see tenantops.relay.injector), and release must still return.
+            await asyncio.wait({self._task}, timeout=self.ttl)
             self._task = None
         await self._keeper._release_lease(self.info)
 
@@ -206,8 +208,10 @@ class Lease:
 
     async def _keep_alive(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._released:
             await asyncio.sleep(self.ttl / 3)
+            if self._released:
+                return
             try:
                 if not await self._refresh():
                     return
