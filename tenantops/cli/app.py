@@ -136,15 +136,16 @@ class App:
         return asyncio.run(main())
 
 
-def print_lines(lines: Iterable[object], *, width: int | None = None) -> None:
+def print_lines(lines: Iterable[object], *, width: int | None = None, stderr: bool = False) -> None:
     """Print rich lines to stdout: coloured on a terminal, plain when piped or with NO_COLOR.
 
     Args:
         lines: rich renderables or strings.
         width: columns to lay tables out in (default: the terminal's, 80 when piped).
+        stderr: print to stderr instead (stdout is kept for a JSON document).
     """
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True, width=width)
+    console = Console(highlight=False, soft_wrap=True, width=width, stderr=stderr)
     for line in lines:
         console.print(line)

@@ -46,6 +46,15 @@ __all__ = ["apply"]
     help="Seconds a tenant's lease lives unless renewed: how long a killed run blocks the tenant.",
 )
 @lock_url
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the results (and the quota used) as one JSON document on stdout; the "
+    "plan shown before an apply without PLANFILE goes to stderr.",
+)
 @click.pass_obj
 def apply(
     app: App,
@@ -57,6 +66,7 @@ def apply(
     lock_timeout: float,
     lock_ttl: float,
     lock_url: str | None,
+    fmt: str,
 ) -> None:
     """Apply PLANFILE (from `tenantops plan --out`), or plan TENANTs (default: all) and apply.
 
@@ -73,7 +83,7 @@ def apply(
     plan = (
         _read_plan(plan_file)
         if plan_file is not None
-        else _plan_and_confirm(app, targets, auto_approve, parallelism)
+        else _plan_and_confirm(app, targets, auto_approve, parallelism, to_stderr=fmt == "json")
     )
     options = ApplyOptions(
         parallelism=parallelism,
@@ -85,11 +95,7 @@ def apply(
         _explain(app, plan, options, lock_url)
         return
     results = _run(app, plan, options, lock_url)
-    from tenantops.report.results import apply_summary, apply_table
-
-    # Wide enough that CI logs keep each tenant's note on one line.
-    print_lines([apply_table(results)], width=160)
-    click.echo(apply_summary(results))
+    _show(app, plan.plan_id, results, fmt)
     failed = [r.tenant for r in results if r.failed]
     if failed:
         done = [r.tenant for r in results if not r.failed]
@@ -99,6 +105,20 @@ def apply(
             completed=done,
             failed=failed,
         ).already_shown()
+
+
+def _show(app: App, plan_id: str, results: list[TenantResult], fmt: str) -> None:
+    from tenantops.report.results import apply_json, apply_summary, apply_table
+
+    if fmt == "json":
+        doc = apply_json(plan_id, results)
+        if (quota := app.quota(len(results))) is not None:
+            doc["quota"] = quota.to_json()
+        click.echo(json.dumps(doc, indent=2, sort_keys=True))
+        return
+    # Wide enough that CI logs keep each tenant's note on one line.
+    print_lines([apply_table(results)], width=160)
+    click.echo(apply_summary(results))
 
 
 def _interactive() -> bool:
@@ -118,9 +138,9 @@ def _read_plan(path: Path) -> Plan:
 
 
 def _plan_and_confirm(
-    app: App, tenants: tuple[str, ...], auto_approve: bool, parallelism: int
+    app: App, tenants: tuple[str, ...], auto_approve: bool, parallelism: int, *, to_stderr: bool
 ) -> Plan:
-    """Plan now, show it, and ask for confirmation unless --auto-approve."""
+    """Plan now, show it (on stderr with ``to_stderr``), and ask unless --auto-approve."""
     from tenantops.errors import ApplyError
     from tenantops.pipeline.planner import Planner
     from tenantops.report.changes import plan_text
@@ -137,18 +157,19 @@ def _plan_and_confirm(
         ).plan(paths),
         parallelism=parallelism,
     )
-    print_lines(plan_text(plan))
+    print_lines(plan_text(plan), stderr=to_stderr)
     if not plan.has_changes and not plan.has_errors:
         click.echo("No changes. Recording the tenants in the lockfile where needed.", err=True)
-    elif not auto_approve and not _confirmed():
+    elif not auto_approve and not _confirmed(err=to_stderr):
         click.echo("Apply cancelled.", err=True)
         raise ApplyError("apply cancelled", plan_id=plan.plan_id).already_shown()
     return plan
 
 
-def _confirmed() -> bool:
-    click.echo("\nDo you want to apply these changes? Only 'yes' will be accepted.")
-    return bool(click.prompt("  Enter a value", default="", show_default=False) == "yes")
+def _confirmed(*, err: bool) -> bool:
+    click.echo("\nDo you want to apply these changes? Only 'yes' will be accepted.", err=err)
+    answer = click.prompt("  Enter a value", default="", show_default=False, err=err)
+    return bool(answer == "yes")
 
 
 def _applier(

@@ -1,19 +1,19 @@
-"""Apply's results for people: a rich table and a summary line.
+"""Apply's results: a rich table and a summary line for people, a document for scripts.
 
-Pure: returns renderables and strings; the CLI prints them.
+Pure: returns renderables, strings and JSON-ready dicts; the CLI prints them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 if TYPE_CHECKING:
     from tenantops.apply.interpret import TenantResult
 
-__all__ = ["apply_summary", "apply_table"]
+__all__ = ["apply_json", "apply_summary", "apply_table"]
 
 _STYLE = {
     "applied": "green",
@@ -41,9 +41,33 @@ def apply_table(results: Sequence[TenantResult]) -> Table:
     return table
 
 
-def apply_summary(results: Sequence[TenantResult]) -> str:
-    """``Apply complete: 2 applied, 3 unchanged, 1 failed.``"""
+def _counts(results: Sequence[TenantResult]) -> dict[str, int]:
     failed = sum(r.failed for r in results)
     applied = sum(r.outcome == "applied" for r in results)
-    unchanged = len(results) - applied - failed
-    return f"Apply complete: {applied} applied, {unchanged} unchanged, {failed} failed."
+    return {"applied": applied, "unchanged": len(results) - applied - failed, "failed": failed}
+
+
+def apply_summary(results: Sequence[TenantResult]) -> str:
+    """``Apply complete: 2 applied, 3 unchanged, 1 failed.``"""
+    n = _counts(results)
+    return (
+        f"Apply complete: {n['applied']} applied, {n['unchanged']} unchanged, {n['failed']} failed."
+    )
+
+
+def apply_json(plan_id: str, results: Sequence[TenantResult]) -> dict[str, Any]:
+    """``apply --format json``: the run's plan, each tenant's result (by name) and the counts."""
+    return {
+        "planId": plan_id,
+        "results": [
+            {
+                "tenant": r.tenant,
+                "outcome": r.outcome,
+                "deploymentId": r.deployment_id,
+                "durationSeconds": round(r.duration, 3),
+                "message": r.message,
+            }
+            for r in sorted(results, key=lambda r: r.tenant)
+        ],
+        "summary": _counts(results),
+    }

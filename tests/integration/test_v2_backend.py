@@ -219,3 +219,22 @@ def test_plan_json_carries_the_quota_use(sim: SimServer, repo: Path) -> None:
     assert quota["callsPerTenant"] == round(served / len(TENANTS), 2)
     assert 0 < quota["elapsedSeconds"] < 60
     assert quota["etaSeconds"] == 0.0
+
+
+def test_apply_json_carries_results_and_the_quota_use(sim: SimServer, repo: Path) -> None:
+    """`apply --format json`: one document on stdout (the plan shown goes to stderr)."""
+    admin(sim, "DELETE", "/_sim/counters")
+    code, out, err = run("apply", "--auto-approve", "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    served = admin(sim, "GET", "/_sim/counters")["total"]
+    assert [(r["tenant"], r["outcome"]) for r in doc["results"]] == [
+        (t, "applied") for t in TENANTS
+    ]
+    assert all(r["deploymentId"].startswith(workspace(repo, r["tenant"])) for r in doc["results"])
+    assert doc["summary"] == {"applied": len(TENANTS), "unchanged": 0, "failed": 0}
+    assert doc["planId"]
+    assert "+ intent greeting" in err  # the plan it applied, for the log
+    # The apply phase's own calls (the plan before it is paced and counted apart).
+    assert 0 < doc["quota"]["calls"] < served
+    assert (doc["quota"]["tenants"], doc["quota"]["etaSeconds"]) == (len(TENANTS), 0.0)
