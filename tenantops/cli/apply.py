@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tenantops.cli.app import App, print_lines
-from tenantops.cli.options import deploy_timeout, lock_url, parallelism
+from tenantops.cli.options import deploy_timeout, format_option, lock_url, parallelism
 
 if TYPE_CHECKING:
     from tenantops.apply.interpret import Applier, ApplyOptions, TenantResult
@@ -46,13 +46,9 @@ __all__ = ["apply"]
     help="Seconds a tenant's lease lives unless renewed: how long a killed run blocks the tenant.",
 )
 @lock_url
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="json: the results (and the quota used) as one JSON document on stdout; the "
+@format_option(
+    ("text", "json"),
+    "json: the results (and the quota used) as one JSON document on stdout; the "
     "plan shown before an apply without PLANFILE goes to stderr.",
 )
 @click.pass_obj

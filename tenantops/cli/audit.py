@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tenantops.cli.app import App
-from tenantops.cli.options import annotation_format
+from tenantops.cli.options import annotation_format, format_option
 
 if TYPE_CHECKING:
     from tenantops.apply.audit import AuditProblem, AuditRecord
@@ -58,13 +58,9 @@ def verify(app: App, fmt: str) -> None:
 
 @audit.command()
 @click.argument("tenant")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for terminals, json (an array of records) for machines.",
+@format_option(
+    ("text", "json"),
+    "text for terminals, json (an array of records) for machines.",
 )
 @click.pass_obj
 def show(app: App, tenant: str, fmt: str) -> None:

@@ -7,10 +7,14 @@ completes it from the config repo's ``tenants/`` folder.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from click.shell_completion import CompletionItem
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
     "SHARD",
@@ -19,6 +23,7 @@ __all__ = [
     "TenantName",
     "annotation_format",
     "deploy_timeout",
+    "format_option",
     "lock_url",
     "output_format",
     "parallelism",
@@ -85,23 +90,25 @@ parallelism = click.option(
     help="Tenants worked on at once.",
 )
 
-output_format = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json"]),
-    default="text",
-    show_default=True,
-    help="text for terminals, markdown for pull-request comments, json for machines.",
+
+def format_option(choices: tuple[str, ...], help: str) -> Callable[[F], F]:
+    """``--format`` (into the ``fmt`` parameter), the first choice by default."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=choices[0],
+        show_default=True,
+        help=help,
+    )
+
+
+output_format = format_option(
+    ("text", "markdown", "json"),
+    "text for terminals, markdown for pull-request comments, json for machines.",
 )
 
-annotation_format = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "github"]),
-    default="text",
-    show_default=True,
-    help="github prints GitHub Actions annotations.",
-)
+annotation_format = format_option(("text", "github"), "github prints GitHub Actions annotations.")
 
 deploy_timeout = click.option(
     "--deploy-timeout",
