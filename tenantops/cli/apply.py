@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from tenantops.core.redact import Redactor
 
 __all__ = ["apply"]
+
+T = TypeVar("T")
 
 
 @click.command()
@@ -187,30 +190,40 @@ def _applier(
     )
 
 
-def _run(app: App, plan: Plan, options: ApplyOptions, lock_url: str | None) -> list[TenantResult]:
-    async def work(client: Backend) -> list[TenantResult]:
-        applier = _applier(app, client, plan, options, lock_url)
-        try:
-            return await applier.apply(plan)
-        finally:
-            await applier.locks.aclose()
+async def _with_applier(
+    app: App,
+    client: Backend,
+    plan: Plan,
+    options: ApplyOptions,
+    lock_url: str | None,
+    use: Callable[[Applier], Awaitable[T]],
+) -> T:
+    """``use`` an applier of ``plan``, closing its lock store afterwards."""
+    applier = _applier(app, client, plan, options, lock_url)
+    try:
+        return await use(applier)
+    finally:
+        await applier.locks.aclose()
 
-    return app.run(work, parallelism=options.parallelism)
+
+def _run(app: App, plan: Plan, options: ApplyOptions, lock_url: str | None) -> list[TenantResult]:
+    return app.run(
+        lambda client: _with_applier(app, client, plan, options, lock_url, lambda a: a.apply(plan)),
+        parallelism=options.parallelism,
+    )
 
 
 def _explain(app: App, plan: Plan, options: ApplyOptions, lock_url: str | None) -> None:
     """``--dry-run``: observe and decide as apply would, then print the steps."""
     from tenantops.apply.explain import explain_plan
-    from tenantops.apply.steps import TenantSteps
 
-    async def work(client: Backend) -> list[TenantSteps]:
-        applier = _applier(app, client, plan, options, lock_url)
-        try:
-            return await applier.explain(plan)
-        finally:
-            await applier.locks.aclose()
-
-    for line in explain_plan(app.run(work, parallelism=options.parallelism)):
+    steps = app.run(
+        lambda client: _with_applier(
+            app, client, plan, options, lock_url, lambda a: a.explain(plan)
+        ),
+        parallelism=options.parallelism,
+    )
+    for line in explain_plan(steps):
         click.echo(line)
 
 
