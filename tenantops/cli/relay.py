@@ -154,6 +154,8 @@ def _injecting_app(
     quota: str | None,
 ) -> Starlette:
     """cognigy-v2: answer after the Redis commit; inject, coalesced, under the shared quota."""
+    from dataclasses import replace
+
     from tenantops.backends.cognigy_v2.backend import CognigyV2Backend
     from tenantops.backends.factory import open_backend
     from tenantops.core.model import RateLimit
@@ -166,9 +168,11 @@ def _injecting_app(
         limit = RateLimit.parse(quota) if quota else api.rate_limit
     except ValueError as exc:
         raise RelayError(f"--quota: {exc}") from exc
-    backend = open_backend(api, max_connections=64)
+    # The shared schedule paces every inject; a per-process pacer as well would only
+    # hold slots for nothing (resolve_api sets 1000/5m on cognigy-v2 when none is given).
+    backend = open_backend(replace(api, rate_limit=None), max_connections=64)
     assert isinstance(backend, CognigyV2Backend)  # the flavour chose it
-    pace = SharedPace(store.redis, schedule_for(limit or RateLimit.parse("1000/5m")))
+    pace = SharedPace(store.redis, schedule_for(limit))
     injector = Injector(Outbox(store), pace, backend, metrics)
 
     async def close() -> None:
