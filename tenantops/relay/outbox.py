@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tenantops.relay.store import SessionStore, context_key
-from tenantops.relay.wire import SessionState, decode
+from tenantops.relay.wire import SessionState, as_text, decode
 
 __all__ = [
     "PENDING_KEY",
@@ -95,13 +95,9 @@ return 1
 """
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _verdict(reply: Sequence[Any]) -> Due | Settled | Lost:
     """What a ``_PEEK`` reply means for this session."""
-    if _text(reply[0]) == "lost":
+    if as_text(reply[0]) == "lost":
         return Lost()
     raw, done, keys = reply[1], reply[2], reply[3]
     if raw is None:
@@ -146,7 +142,7 @@ class Outbox:
         found = await self.store.run(
             lambda: self.store.redis.zrangebyscore(PENDING_KEY, "-inf", cutoff, 0, limit)
         )
-        return [_text(sid) for sid in found]
+        return [as_text(sid) for sid in found]
 
     async def take(self, session_id: str, token: str) -> bool:
         """Take the session's inject lock; ``False`` while another process holds it."""

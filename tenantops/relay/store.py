@@ -38,7 +38,7 @@ from tenantops.relay.transition import (
     Transition,
     read_delivery,
 )
-from tenantops.relay.wire import SessionState, decode, encode
+from tenantops.relay.wire import SessionState, as_text, decode, encode
 
 __all__ = [
     "PENDING_TIMEOUT",
@@ -247,7 +247,7 @@ class SessionStore:
 
 def _verdict(result: Sequence[Any], new: SessionState, now: int) -> Transition | None:
     """What the compare-and-set script's reply means; ``None`` for "start again"."""
-    outcome = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
+    outcome = as_text(result[0])
     match outcome:
         case "ok":
             return Accepted(state=new)

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tenantops.relay.wire import SessionState
+from tenantops.relay.wire import SessionState, as_text
 
 __all__ = [
     "PENDING_TIMEOUT",
@@ -86,7 +86,7 @@ def read_delivery(record: bytes | str, now: int) -> Transition:
         :class:`InProgress` while it is pending, :class:`RetryUpstream` when its PATCH
         failed or it was abandoned, else :class:`Duplicate` with the first answer.
     """
-    text = record.decode() if isinstance(record, bytes) else record
+    text = as_text(record)
     if text.startswith("pending:"):
         # A replica that died mid-delivery never finishes it: after a while, redo the PATCH.
         if now - int(text.removeprefix("pending:")) > PENDING_TIMEOUT:

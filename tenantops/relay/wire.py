@@ -16,7 +16,7 @@ from google.protobuf.message import DecodeError
 from tenantops._pb.session_context_pb2 import SessionContext
 from tenantops.errors import StateError
 
-__all__ = ["SessionState", "as_context_value", "decode", "encode"]
+__all__ = ["SessionState", "as_context_value", "as_text", "decode", "encode"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +57,11 @@ def as_context_value(value: Any) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def as_text(value: Any) -> str:
+    """A Redis reply element (bytes, or a string or number from Lua) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def encode(state: SessionState) -> bytes:
