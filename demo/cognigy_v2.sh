@@ -140,26 +140,20 @@ wait_healthy "http://127.0.0.1:$relay_port"
 step "12 signed webhooks in a row for one session: each answered after its Redis commit; while an inject waits for the quota, newer states replace it" \
   "POST /webhook x 12; GET /_sim/sessions/$session"
 python - "http://127.0.0.1:$relay_port" "$session" "$COGNIGY_BASE_URL" "$REDIS_URL" <<'PY'
-import json, os, sys, time, urllib.request
-from datetime import UTC, datetime
+import json, sys, time, urllib.request
 import redis
-from standardwebhooks.webhooks import Webhook
+sys.path.insert(0, "demo")
+from webhook import send
 from tenantops.relay.store import context_key
 from tenantops.relay.wire import decode
 
 relay, session, sim, redis_url = sys.argv[1:]
-signer = Webhook(os.environ["TENANTOPS_WEBHOOK_SECRET"])
 started = time.perf_counter()
 for version in range(12):
-    body = json.dumps({"sessionId": session, "userId": "u-42", "nodeName": f"step{version}",
-                       "context": {"step": str(version), "cart": ["A-17"] * (version % 3)},
-                       "version": version, "timestamp": int(time.time())})
-    now, msg_id = datetime.now(UTC), f"msg_v2_{version}"
-    headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": signer.sign(msg_id, now, body), "content-type": "application/json"}
-    request = urllib.request.Request(relay + "/webhook", data=body.encode(), headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = response.read().decode()
+    context = {"step": str(version), "cart": ["A-17"] * (version % 3)}
+    status, answer = send(relay, session, f"msg_v2_{version}", version, context)
+    if status != 200:
+        sys.exit(f"webhook {version}: {status} {answer}")
 print(f"12 webhooks answered 200 in {time.perf_counter() - started:.2f} s; the last: {answer}")
 with redis.Redis.from_url(redis_url) as client:
     final = dict(decode(client.get(context_key(session))).variables)

@@ -54,30 +54,7 @@ wait_healthy "$relay"
 
 # webhook STATUS ID VERSION KEY=VALUE...: sign a transition of the demo session as
 # Cognigy.AI does (Standard Webhooks), POST it, print the answer; fail unless STATUS.
-webhook() {
-  python - "$relay" "$session" "$@" <<'PY'
-import json, os, sys, time, urllib.error, urllib.request
-from datetime import UTC, datetime
-from standardwebhooks.webhooks import Webhook
-
-relay, session, expected, msg_id, version, *pairs = sys.argv[1:]
-body = json.dumps({"sessionId": session, "userId": "u-42", "nodeName": "order_lookup",
-                   "context": dict(p.split("=", 1) for p in pairs), "version": int(version),
-                   "timestamp": int(time.time())})
-now = datetime.now(UTC)
-headers = {"webhook-id": msg_id, "webhook-timestamp": str(int(now.timestamp())),
-           "webhook-signature": Webhook(os.environ["TENANTOPS_WEBHOOK_SECRET"]).sign(msg_id, now, body),
-           "content-type": "application/json"}
-request = urllib.request.Request(relay + "/webhook", data=body.encode(), headers=headers)
-try:
-    with urllib.request.urlopen(request, timeout=10) as response:
-        status, answer = response.status, response.read().decode()
-except urllib.error.HTTPError as exc:
-    status, answer = exc.code, exc.read().decode()
-print(f"webhook-id {msg_id}, version {version} -> {status} {answer}")
-sys.exit(0 if str(status) == expected else f"expected {expected}, got {status}")
-PY
-}
+webhook() { python demo/webhook.py "$relay" "$session" "$@"; }
 
 # What Redis and the simulator hold for the demo session.
 show_session() {
