@@ -112,6 +112,8 @@ class ImportResult:
     error: TenantOpsError | None = None
     live: BotDoc | None = field(default=None, repr=False)
     bot_id: str = ""
+    #: The locale ``live`` was exported in (``None``: the backend's default).
+    locale: str | None = None
     base_version: str | None = None
 
     @property
@@ -176,7 +178,7 @@ class Importer:
         imported = [r for r in results if r.ok]
         if not imported:
             return ImportReport(results, None)
-        plan = await self._plan(imported)
+        plan = await self._plan(imported, bases)
         return ImportReport(results, plan, self._record(imported, plan))
 
     # ------------------------------------------------------------------ one bot
@@ -197,7 +199,9 @@ class Importer:
         bot_id = _bot_id(template, base, v2=project.config.api.flavor == "cognigy-v2")
         live = await self._export(bot_id, request.workspace, locale=None)
         locale = (live.get("metadata") or {}).get("locale")
+        exported_in: str | None = None
         if project.config.api.flavor == "cognigy-v2" and isinstance(locale, str):
+            exported_in = locale
             live = await self._export(bot_id, request.workspace, locale=locale)
         grants = await self.backend.list_roles(request.workspace) if self.roles else None
         inferred = infer_tenant(
@@ -221,6 +225,7 @@ class Importer:
             written=written,
             live=live,
             bot_id=bot_id,
+            locale=exported_in,
             base_version=str(base["version"]) if base.get("version") else None,
         )
 
@@ -280,15 +285,20 @@ class Importer:
 
     # ------------------------------------------------------------------ plan and record
 
-    async def _plan(self, imported: Sequence[ImportResult]) -> Plan:
-        """Plan the imported tenants; secrets not in the environment come from the live bot."""
+    async def _plan(self, imported: Sequence[ImportResult], bases: Bases) -> Plan:
+        """Plan the imported tenants; secrets not in the environment come from the live bot.
+
+        The bases and the live bots just exported are handed to the planner, so that it
+        does not export them again (on cognigy-v2 an export is some 40 calls).
+        """
         project = self.fleet.project
         live_secrets = {s.env: s.value for r in imported if r.inferred for s in r.inferred.secrets}
         env = {**live_secrets, **project.env}
         fleet = Fleet(dataclasses.replace(project, env=env))
         paths = [r.path for r in imported if r.path is not None]
         planner = Planner(fleet, self.backend, parallelism=self.parallelism, reporter=self.reporter)
-        return await planner.plan(paths)
+        exported = {(r.bot_id, r.request.workspace, r.locale): r.live for r in imported if r.live}
+        return await planner.plan(paths, bases=bases, exported=exported)
 
     def _record(self, imported: Sequence[ImportResult], plan: Plan) -> tuple[str, ...]:
         """Write each live model as its tenant's baseline; answers the tenants whose entry changed."""

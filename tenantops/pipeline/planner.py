@@ -15,7 +15,7 @@ and diffing; on a 1,000-tenant plan at 200 ms latency that is the difference bet
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +32,10 @@ from tenantops.core.redact import Redactor
 from tenantops.errors import ApiError, ConfigError, TenantOpsError, ValidationFailed
 from tenantops.report.reporter import NullReporter, Reporter
 
-__all__ = ["Bases", "Planner", "describe_error", "export_bases"]
+__all__ = ["Bases", "LiveKey", "Planner", "describe_error", "export_bases"]
+
+#: What a live export is asked for: ``(bot id, workspace, locale)``.
+LiveKey = tuple[str, str, str | None]
 
 _Prepared = TypeVar("_Prepared")
 _Fetched = TypeVar("_Fetched")
@@ -110,11 +113,28 @@ class Planner:
 
     # ------------------------------------------------------------------ plan
 
-    async def plan(self, paths: Sequence[Path]) -> Plan:
-        """Plan the tenants whose files are ``paths``."""
-        bases = await self._export_bases()
+    async def plan(
+        self,
+        paths: Sequence[Path],
+        *,
+        bases: Bases | None = None,
+        exported: Mapping[LiveKey, BotDoc] | None = None,
+    ) -> Plan:
+        """Plan the tenants whose files are ``paths``.
+
+        Args:
+            paths: the tenant files.
+            bases: the base models, when the caller exported them already.
+            exported: live bots the caller exported moments ago, by ``(bot id,
+                workspace, locale)``: a tenant whose export would ask the same is not
+                exported again (``tenantops import`` has just read every one).
+        """
+        known_bases = bases if bases is not None else await self._export_bases()
+        known_live = exported or {}
         stages = _Stages(
-            lambda p: self._render(p, bases), self._fetch_for_plan, self._conclude_plan
+            lambda p: self._render(p, known_bases),
+            lambda prepared: self._fetch_for_plan(prepared, known_live),
+            self._conclude_plan,
         )
         return Plan.of(await self._pipeline("planning", paths, stages))
 
@@ -131,18 +151,16 @@ class Planner:
         return desired
 
     async def _fetch_for_plan(
-        self, prepared: DesiredTenant | TenantPlan
+        self, prepared: DesiredTenant | TenantPlan, exported: Mapping[LiveKey, BotDoc]
     ) -> _Live | TenantOpsError | None:
         if isinstance(prepared, TenantPlan):
             return None
         assert prepared.model is not None
         tenant = prepared.tenant
+        key = (str(prepared.model["botId"]), tenant.workspace, tenant.params.lang_code)
         try:
-            live = await export_live(
-                self.backend,
-                str(prepared.model["botId"]),
-                tenant.workspace,
-                locale=tenant.params.lang_code,
+            live = exported.get(key) or await export_live(
+                self.backend, key[0], key[1], locale=key[2]
             )
             grants = (
                 await self.backend.list_roles(tenant.workspace)

@@ -263,9 +263,13 @@ def test_cognigy_v2_import_round_trips(
     code, out, err = run("apply", "--auto-approve")
     assert code == 0, out + err
     forget_config(repo)
+    v2sim.admin("DELETE", "/_sim/counters").raise_for_status()
     code, out, err = run("import", "acme", "--workspace", project, "--roles")
     assert code == 0, out + err
     assert f"# tenant acme (workspace {project}): no changes" in out
+    # Read in the default locale, then in the tenant's; the plan reuses the second read.
+    routes = v2sim.admin("GET", "/_sim/counters").json()["routes"]
+    assert routes["GET /v2.0/flows/{flowId}/intents"] == 2
     text = (repo / "tenants/acme.yaml").read_text()
     roles = "roles:\n- userId: alice@acme.example\n  roleId: admin\n- userId: bob@acme.example\n"
     assert roles in text
