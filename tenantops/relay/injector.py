@@ -127,7 +127,7 @@ class Injector:
             await asyncio.wait(late, timeout=1.0)
 
     async def idle(self) -> None:
-        """Wait until this process drives no session (tests and shutdown use it)."""
+        """Wait until this process drives no session (for tests: it lets every round finish)."""
         while self._drivers:
             await asyncio.gather(*self._drivers.values(), return_exceptions=True)
 
