@@ -111,7 +111,13 @@ def test_chaos_every_tenant_ends_recorded_and_a_rerun_converges(
     for workspace, count in Counter(d["workspaceId"] for d in deployments(chaotic)).items():
         assert count == 1 + rollbacks[workspace.removeprefix("ws-")], workspace
     assert verify(fleet / "audit") == []
-    assert tenantops(fleet, chaotic, "plan", "--detailed-exitcode").returncode == 0
+    # Exit 1 is a tenant the chaos kept from being read (its retries ran out), not a
+    # difference: read again. Exit 2, a difference, fails at once.
+    for _ in range(3):
+        final = tenantops(fleet, chaotic, "plan", "--detailed-exitcode")
+        if final.returncode != 1:
+            break
+    assert final.returncode == 0, final.stdout[-3000:]
 
 
 def test_sigkill_at_ten_moments(tmp_path: Path) -> None:
