@@ -46,6 +46,7 @@ from tenantops.apply.steps import (
     WriteLockEntry,
 )
 from tenantops.backends.base import Backend, DeploymentStatus, export_live
+from tenantops.backends.retry import is_retryable
 from tenantops.config.fleet import DesiredTenant, Fleet
 from tenantops.core.model import model_sha256
 from tenantops.core.plan import Plan, TenantPlan, fingerprint
@@ -336,6 +337,7 @@ class Applier:
             first=self.options.poll_initial,
             longest=self.options.poll_max,
             timeout=self.options.deploy_timeout,
+            transient=is_retryable,
         )
         if not final:
             return None, f"no result within --deploy-timeout ({self.options.deploy_timeout:g} s)"

@@ -7,6 +7,10 @@ full jitter (a uniform draw between 0 and the exponential cap, as in AWS's
 "Exponential Backoff And Jitter"), so that many clients failing together spread out.
 A ``Retry-After`` from the server is a floor under that draw, never ignored.
 
+A rate limit is retried for the whole time budget, other failures for a number of
+attempts: a 429 is the server asking to be tried later, and a fleet sharing one quota
+meets many in a row (16 workers over an 80/s quota gave up after 6 tries in 4 s).
+
 What a scheduled retry shows is set here too, once per process, through stamina's
 instrumentation hooks (:func:`report_retries`): by default stamina logs a bare
 ``stamina.retry_scheduled`` through :mod:`logging`, which Python's last-resort handler
@@ -66,7 +70,8 @@ class RetryPolicy:
     """Bounds and shape of the retries of one request.
 
     Attributes:
-        attempts: total tries, the first included.
+        attempts: total tries, the first included, of a request failing otherwise
+            than by a rate limit (429s are bounded by ``timeout`` alone).
         timeout: seconds the tries and waits of one request may take together.
         wait_initial: cap of the first backoff draw.
         wait_max: largest backoff draw (a longer ``Retry-After`` still wins).
@@ -87,16 +92,23 @@ class RetryPolicy:
     ) -> Callable[[Exception], bool | float]:
         """A stamina backoff hook: ``False`` to stop, or the seconds to wait.
 
-        Only rate limits, server trouble and transport failures are retried; a
-        ``Retry-After`` longer than the remaining time budget ends the retries at once.
+        Only rate limits, server trouble and transport failures are retried, the last
+        two for ``attempts`` tries in all; a ``Retry-After`` longer than the remaining
+        time budget ends the retries at once. Run it with stamina's ``attempts=None``:
+        the hook counts.
         """
         tries = 0
+        failures = 0
 
         def decide(exc: Exception) -> bool | float:
-            nonlocal tries
+            nonlocal tries, failures
             tries += 1
             if not is_retryable(exc):
                 return False
+            if not isinstance(exc, RateLimitedError):
+                failures += 1
+                if failures >= self.attempts:
+                    return False
             wait = self.backoff(tries)
             retry_after = getattr(exc, "retry_after", None)
             if retry_after is not None:

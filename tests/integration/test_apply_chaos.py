@@ -78,22 +78,30 @@ def chaotic(tmp_path: Path) -> Iterator[SimServer]:
 def test_chaos_every_tenant_ends_recorded_and_a_rerun_converges(
     fleet: Path, chaotic: SimServer
 ) -> None:
-    """100 tenants on a flaky platform: each applied or rolled back, none deployed twice per plan."""
+    """100 tenants on a flaky platform: each applied, rolled back or failed with its cause
+    recorded, and none deployed twice per plan."""
     first = tenantops(fleet, chaotic, "apply", "--auto-approve", "--parallelism", "16")
     assert first.returncode in (0, 1), first.stderr[-3000:]
     log = AuditLog(fleet / "audit")
     outcomes = {}
     for tenant in (p.stem for p in (fleet / "tenants").glob("*.yaml")):
-        events = [r.event for r in log.records(tenant)]
-        outcomes[tenant] = (
-            "applied"
-            if "applied" in events
-            else "rolled_back"
-            if "rolled_back" in events
-            else " ".join(events)
-        )
-    unrecorded = {t: o for t, o in outcomes.items() if o not in ("applied", "rolled_back")}
+        records = log.records(tenant)
+        events = [r.event for r in records]
+        if "applied" in events:
+            outcomes[tenant] = "applied"
+        elif "rolled_back" in events:
+            outcomes[tenant] = "rolled_back"
+        elif events and events[-1] == "apply_failed" and records[-1].details.get("error"):
+            # The chaos outlasted one request's retries (1 in 10**5 at 6 tries): an
+            # honest end, with the cause, that the reruns below must finish.
+            outcomes[tenant] = "failed"
+        else:
+            outcomes[tenant] = " ".join(events)
+    unrecorded = {
+        t: o for t, o in outcomes.items() if o not in ("applied", "rolled_back", "failed")
+    }
     assert not unrecorded, unrecorded
+    assert Counter(outcomes.values())["failed"] <= 3, outcomes
     assert Counter(outcomes.values())["applied"] >= 50
     per_workspace = Counter(d["workspaceId"] for d in deployments(chaotic))
     assert set(per_workspace.values()) == {1}, "a tenant was deployed twice for one plan"

@@ -111,6 +111,22 @@ def test_retry_after_beyond_the_budget_gives_up() -> None:
     assert hook(RateLimitedError("x", status=429, retry_after=5.0)) is False
 
 
+def test_rate_limits_are_bounded_by_time_other_failures_by_attempts() -> None:
+    """Ten 429s in a row are still retried (the budget is time); the 6th 503 ends it."""
+    policy = RetryPolicy(attempts=6, timeout=60)
+    limited = policy.hook(started=0.0, clock=lambda: 1.0)
+    waits = [limited(RateLimitedError("x", status=429)) for _ in range(10)]
+    assert all(w is not False for w in waits)
+    failing = policy.hook(started=0.0, clock=lambda: 1.0)
+    verdicts = [failing(ServerError("x", status=503)) for _ in range(6)]
+    assert [v is False for v in verdicts] == [False] * 5 + [True]
+    mixed = policy.hook(started=0.0, clock=lambda: 1.0)
+    for _ in range(4):
+        assert mixed(RateLimitedError("x", status=429)) is not False
+    # The 429s did not use up the attempts: five 503s still get their retries.
+    assert [mixed(ServerError("x", status=503)) is False for _ in range(6)] == [False] * 5 + [True]
+
+
 def test_non_retryable_stops() -> None:
     """The hook answers False for errors that must not be retried."""
     hook = RetryPolicy().hook(started=0.0)

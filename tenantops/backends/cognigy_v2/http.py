@@ -176,7 +176,9 @@ class V2Http:
         tries = 1
         try:
             async for attempt in stamina.retry_context(
-                on=decide, attempts=self._retry.attempts, timeout=self._retry.timeout
+                on=decide,
+                attempts=None,  # the hook counts: 429s are bounded by time alone
+                timeout=self._retry.timeout,
             ):
                 with attempt:
                     tries = attempt.num

@@ -2,7 +2,8 @@
 
 A task goes ``queued -> active -> done | error | cancelled``. Queued is not failure (the
 official CLI's mistake): only ``error`` and ``cancelled`` are, and the deadline. Polls
-count against the quota, so they back off (0.5 s growing 1.5x, at most 10 s).
+count against the quota, so they back off (0.5 s growing 1.5x, at most 10 s), and a poll
+whose retries ran out is a round without news, not the end of the task.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenantops.backends.cognigy_v2.http import V2Http
+from tenantops.backends.retry import is_retryable
 from tenantops.errors import ApiError, TaskFailedError
 from tenantops.polling import poll
 
@@ -42,6 +44,7 @@ async def wait_task(
         first=first,
         longest=10.0,
         timeout=timeout,
+        transient=is_retryable,
     )
     if not final:
         raise TaskFailedError(

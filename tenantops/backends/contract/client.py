@@ -271,7 +271,7 @@ class PlatformClient:
         spent = time.monotonic() - started
         return stamina.retry_context(
             on=policy.hook(started=started),
-            attempts=policy.attempts,
+            attempts=None,  # the hook counts: 429s are bounded by time alone
             # Never 0, which stamina takes for "no retries" (with a warning): the first
             # attempt, already made, still has to be let through.
             timeout=max(policy.timeout - spent, 0.001),
