@@ -40,8 +40,11 @@ relay command, to measure a change before making it; ``--skip-bare`` then saves 
 attached to the relay (``.venv/bin/pip install py-spy``), writes the collapsed stacks to
 ``OUT`` and prints the functions taking the most of the relay's sampled time.
 
-Afterwards every process started here is stopped, the temporary files removed and the
-run's Redis keys (``cognigy:*{bench-<run id>-*``) deleted, on error or Ctrl-C as well.
+When nothing answers at a loopback ``--redis-url``, a private server is started there
+for the run (``redis-server``, or the dev extras' ``valkey-server``; see
+``tests/support/redisserver.py``). Afterwards every process started here is stopped, the
+temporary files removed and the run's Redis keys (``cognigy:*{bench-<run id>-*``)
+deleted, on error or Ctrl-C as well.
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from support.redisserver import (  # noqa: E402
+    ServerNotFoundError,
+    is_answering,
+    server_binary,
+    standalone,
+)
+
 BENCH = ROOT / "bench"
 LUA = BENCH / "relay_wrk.lua"
 PYTHON = sys.executable
@@ -879,6 +891,21 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(143))
 
+    with contextlib.ExitStack() as servers:
+        if not is_answering(args.redis_url):
+            # A machine without Redis (issue 13): the tests' packaged server, for this run.
+            try:
+                directory = servers.enter_context(tempfile.TemporaryDirectory())
+                servers.enter_context(standalone(args.redis_url, Path(directory)))
+            except (ServerNotFoundError, RuntimeError) as exc:
+                print(f"Redis at {args.redis_url} does not answer: {exc}", file=sys.stderr)
+                return 2
+            print(f"started {server_binary()} at {args.redis_url} for this run")
+        return measure(args, run_id, started)
+
+
+def measure(args: argparse.Namespace, run_id: str, started: float) -> int:
+    """The bench proper, with a Redis answering at ``--redis-url``."""
     redis = redis_client(args.redis_url)
     try:
         redis_pid = int(redis.info("server")["process_id"])
