@@ -127,7 +127,11 @@ def app_factory() -> Starlette:
     project = Project(root=Path("."), config=ProjectConfig(), raw_api=raw_api, env=dict(env))
     api = resolve_api(project)
     redis = _redis(options, env)
-    store = SessionStore(redis, session_ttl=int(options.get("session_ttl", 1800)))
+    store = SessionStore(
+        redis,
+        session_ttl=int(options.get("session_ttl", 1800)),
+        tracks_injects=flavor == "cognigy-v2",
+    )
     verifier = _verifier(env.get("TENANTOPS_WEBHOOK_SECRET", ""), options)
     metrics = RelayMetrics()
     if flavor == "cognigy-v2":

@@ -76,6 +76,14 @@ class WebhookPayload(BaseModel):
 class Upstream(Protocol):
     """Where an accepted webhook's context goes: the flavour's way to Cognigy.AI."""
 
+    async def accepting(self, session_id: str) -> None:
+        """Called before a webhook of the session may be committed to Redis.
+
+        Raises:
+            StateError: Redis failed (the webhook is answered 503, nothing committed).
+        """
+        ...
+
     async def forward(
         self, session_id: str, context: Mapping[str, str | None], version: int, *, user_id: str
     ) -> int:
@@ -97,6 +105,9 @@ class Forwarder:
     def __init__(self, backend: Backend, *, conflict_retries: int = 3) -> None:
         self.backend = backend
         self.conflict_retries = conflict_retries
+
+    async def accepting(self, session_id: str) -> None:
+        """Nothing to prepare: the PATCH goes out before the webhook is answered."""
 
     async def forward(
         self, session_id: str, context: Mapping[str, str | None], version: int, *, user_id: str = ""
@@ -223,6 +234,7 @@ class _Relay:
         """Apply the webhook to the session in Redis, then carry out the decided answer."""
         context = {k: as_context_value(v) for k, v in payload.context.items()}
         redis_started = time.perf_counter()
+        await self.forwarder.accepting(payload.session_id)
         result = await self.store.transition(
             session_id=payload.session_id,
             webhook_id=webhook_id,

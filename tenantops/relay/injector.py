@@ -96,11 +96,23 @@ class Injector:
 
     # ------------------------------------------------------------------ Upstream
 
+    async def accepting(self, session_id: str) -> None:
+        """Mark the session pending before its commit, so no commit is out of the sweep's sight.
+
+        A mark after the commit alone could fail (Redis, or the process dying between
+        the two) and leave a committed state that no process knows to send.
+        """
+        await self.outbox.mark(session_id)
+
     async def forward(
         self, session_id: str, context: Mapping[str, str | None], version: int, *, user_id: str
     ) -> int:
         """Mark the committed session pending and wake its driver; the stored version."""
-        await self.outbox.mark(session_id)
+        try:
+            await self.outbox.mark(session_id)  # the commit's time, for the sweep
+        except StateError as exc:
+            # Committed, and marked before (accepting()): the sweep sees it all the same.
+            _LOG.warning("pending mark failed", extra={"session_id": session_id, "error": str(exc)})
         self.kick(session_id)
         return version + 1
 
@@ -199,6 +211,9 @@ class Injector:
             if outcome != "failed":
                 recorded = await self.outbox.injected(session_id, token, due)
                 self.metrics.injects.labels(outcome if recorded else "lost").inc()
+                if not recorded:
+                    # Due again (its version was forgotten): kept in every sweep's sight.
+                    await self.outbox.mark(session_id)
                 return "sent" if recorded else "nothing"
             self.metrics.injects.labels("failed").inc()
             if wait is None:
@@ -238,9 +253,19 @@ class Injector:
         """Keep the inject lock alive while the block waits for the quota and sends."""
 
         async def renew() -> None:
-            await asyncio.sleep(self.outbox.lock_ttl / 3)
-            while await self.outbox.renew(session_id, token):
+            # A renewal that fails for a passing reason (a slow or failing-over Redis) is
+            # tried again until the lock would have run out; only then is it given up.
+            loop = asyncio.get_running_loop()
+            runs_out = loop.time() + self.outbox.lock_ttl
+            while True:
                 await asyncio.sleep(self.outbox.lock_ttl / 3)
+                try:
+                    if not await self.outbox.renew(session_id, token):
+                        return  # lost: the record of this send will say so (injected())
+                    runs_out = loop.time() + self.outbox.lock_ttl
+                except StateError:
+                    if loop.time() >= runs_out:
+                        return
 
         keeper = asyncio.create_task(renew())
         try:

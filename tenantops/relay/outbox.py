@@ -4,8 +4,9 @@ On cognigy-v2 a session's context has no read, no version and no ``If-Match``: R
 is the only truth, and the relay injects the full merged context. The outbox holds,
 beside the session's own keys (hash tag ``{<sid>}``, one cluster slot):
 
-- ``cognigy:injected:{<sid>}``: the version last injected (``v``) and the keys it
-  carried (``keys``, JSON), so that a key removed since is sent as ``null``;
+- ``cognigy:injected:{<sid>}``: the version last injected (``v``), the keys upstream
+  may hold (``keys``, JSON), so that a key removed since is sent as ``null``, and an
+  ``epoch`` that moves whenever what upstream holds stops being known (see ``injected``);
 - ``cognigy:inject:lock:{<sid>}``: which process is injecting the session now (a random
   token, with a TTL the holder renews), so that two processes never send the same
   session at once and an older state never lands after a newer one;
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tenantops.relay.store import SessionStore, context_key
+from tenantops.relay.store import SessionStore, context_key, injected_key, lock_key
 from tenantops.relay.wire import SessionState, as_text, decode
 
 __all__ = [
@@ -41,14 +42,6 @@ __all__ = [
 PENDING_KEY = "tenantops:relay:pending"
 
 
-def injected_key(session_id: str) -> str:
-    return f"cognigy:injected:{{{session_id}}}"
-
-
-def lock_key(session_id: str) -> str:
-    return f"cognigy:inject:lock:{{{session_id}}}"
-
-
 @dataclass(frozen=True, slots=True)
 class Due:
     """The session's state is newer than what was injected: send ``context``."""
@@ -56,6 +49,8 @@ class Due:
     state: SessionState
     #: The full context to inject: the state's variables, and ``None`` for removed keys.
     context: dict[str, str | None]
+    #: The injected record's epoch when this was read (see :meth:`Outbox.injected`).
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +67,39 @@ class Lost:
 _PEEK = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then return {'lost'} end
 return {'ok', redis.call('GET', KEYS[1]), redis.call('HGET', KEYS[2], 'v'),
-        redis.call('HGET', KEYS[2], 'keys')}
+        redis.call('HGET', KEYS[2], 'keys'), redis.call('HGET', KEYS[2], 'epoch') or '0'}
 """
 
-# KEYS: injected, lock. ARGV: token, version, keys JSON, TTL seconds.
+# KEYS: injected, lock. ARGV: token, version, keys JSON, TTL seconds, epoch read with
+# the state. Returns 1 (recorded, lock released) or 0 (not: what upstream holds is unknown).
 _RECORD = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-local done = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
-if tonumber(ARGV[2]) > done then
-  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'keys', ARGV[3])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or '0'
+local held = redis.call('GET', KEYS[2]) == ARGV[1]
+if held then redis.call('DEL', KEYS[2]) end
+if held and epoch == ARGV[5] then
+  local done = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+  if tonumber(ARGV[2]) > done then
+    redis.call('HSET', KEYS[1], 'v', ARGV[2], 'keys', ARGV[3])
+    redis.call('EXPIRE', KEYS[1], ARGV[4])
+  end
+  return 1
 end
-redis.call('DEL', KEYS[2])
-return 1
+-- This send went out without the lock, or beside another one whose order is unknown:
+-- upstream may now hold an older state than the one recorded. Forget the version, so
+-- the newest state goes again, under a new epoch, so that no send read before now is
+-- recorded; keep every key either send set, so that removed ones go as null.
+local keys = cjson.decode(redis.call('HGET', KEYS[1], 'keys') or '[]')
+local seen = {}
+for _, k in ipairs(keys) do seen[k] = true end
+for _, k in ipairs(cjson.decode(ARGV[3])) do
+  if not seen[k] then seen[k] = true; keys[#keys + 1] = k end
+end
+table.sort(keys)
+redis.call('HDEL', KEYS[1], 'v')
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+if #keys > 0 then redis.call('HSET', KEYS[1], 'keys', cjson.encode(keys)) end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 0
 """
 
 # KEYS: lock. ARGV: token, TTL ms ("" = release).
@@ -99,7 +114,7 @@ def _verdict(reply: Sequence[Any]) -> Due | Settled | Lost:
     """What a ``_PEEK`` reply means for this session."""
     if as_text(reply[0]) == "lost":
         return Lost()
-    raw, done, keys = reply[1], reply[2], reply[3]
+    raw, done, keys, epoch = reply[1], reply[2], reply[3], int(as_text(reply[4]))
     if raw is None:
         return Settled()  # expired: nothing left to converge to
     state = decode(raw)
@@ -108,7 +123,7 @@ def _verdict(reply: Sequence[Any]) -> Due | Settled | Lost:
     before = json.loads(keys) if keys is not None else []
     context: dict[str, str | None] = dict(state.variables)
     context.update({k: None for k in before if k not in state.variables})
-    return Due(state=state, context=context)
+    return Due(state=state, context=context, epoch=epoch)
 
 
 class Outbox:
@@ -169,10 +184,17 @@ class Outbox:
         return _verdict(await self.store.run(lambda: self._peek(keys=keys, args=[token])))
 
     async def injected(self, session_id: str, token: str, due: Due) -> bool:
-        """Record ``due`` as sent and release the lock; ``False`` when the lock was lost."""
+        """Record ``due`` as sent and release the lock; ``False`` when that cannot be said.
+
+        ``False`` when the lock was lost (its holder's send may have gone out after a
+        newer one) or the epoch moved since ``due`` was read (another send's order is
+        unknown): the version is forgotten then, so that the session is due again and
+        its newest state is sent once more. A full inject is idempotent, so sending
+        again is always safe; recording a send whose order is unknown is not.
+        """
         keys = [injected_key(session_id), lock_key(session_id)]
         sent = sorted(k for k, v in due.context.items() if v is not None)
-        args = [token, due.state.version, json.dumps(sent), self.store.session_ttl]
+        args = [token, due.state.version, json.dumps(sent), self.store.session_ttl, due.epoch]
         return bool(await self.store.run(lambda: self._record(keys=keys, args=args)))
 
     async def forget(self, session_id: str) -> bool:

@@ -7,7 +7,10 @@ a cluster slot and one Lua script may touch them together:
 - ``cognigy:session:version:{<sid>}``: the stored version (the last accepted webhook's
   ``version`` plus one);
 - ``cognigy:delivery:{<sid>}:<webhook-id>``: what became of a delivery, so a redelivered
-  webhook is answered as the first time and written once.
+  webhook is answered as the first time and written once;
+- on cognigy-v2, ``cognigy:injected:{<sid>}`` and ``cognigy:inject:lock:{<sid>}``, which
+  :mod:`tenantops.relay.outbox` reads and writes; a transition that opens a session
+  (again) voids what the injected record says was sent (``tracks_injects``).
 
 A transition is optimistic: read a snapshot (one script), merge in Python (protobuf
 cannot be merged in Lua), then one compare-and-set script that re-checks everything
@@ -47,6 +50,8 @@ __all__ = [
     "cluster_nodes_from_env",
     "context_key",
     "delivery_key",
+    "injected_key",
+    "lock_key",
     "version_key",
 ]
 
@@ -70,22 +75,38 @@ def delivery_key(session_id: str, webhook_id: str) -> str:
     return f"cognigy:delivery:{{{session_id}}}:{webhook_id}"
 
 
+def injected_key(session_id: str) -> str:
+    return f"cognigy:injected:{{{session_id}}}"
+
+
+def lock_key(session_id: str) -> str:
+    return f"cognigy:inject:lock:{{{session_id}}}"
+
+
 # KEYS: context, version, delivery. Returns {context or false, version or false, delivery or false}.
 _SNAPSHOT = """
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
 
-# KEYS: context, version, delivery. ARGV: expected stored version ("" = none), webhook
-# version, new context bytes, session TTL, delivery TTL, now (Unix seconds), new version.
-# Returns {"ok"} | {"dup", answer} | {"gone"} | {"conflict", stored} | {"moved"}.
+# KEYS: context, version, delivery, injected. ARGV: expected stored version ("" = none),
+# webhook version, new context bytes, session TTL, delivery TTL, now (Unix seconds), new
+# version, "1" when injects are tracked (cognigy-v2).
+# Returns {"ok"} | {"dup", answer, stored} | {"gone"} | {"conflict", stored} | {"moved"}.
 _TRANSITION = """
 local answer = redis.call('GET', KEYS[3])
-if answer then return {'dup', answer} end
+if answer then return {'dup', answer, redis.call('GET', KEYS[2]) or ''} end
 local stored = redis.call('GET', KEYS[2]) or ''
 if stored ~= ARGV[1] then return {'moved'} end
 local wanted = tonumber(ARGV[2])
 if wanted ~= 0 and redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
 if stored ~= '' and tonumber(stored) > wanted then return {'conflict', stored} end
+if stored == '' and ARGV[8] == '1' then
+  -- A session opened again: what was injected for the one before says nothing of it
+  -- (and a send of the old one still in flight must not be recorded as this one's).
+  redis.call('HDEL', KEYS[4], 'v')
+  redis.call('HINCRBY', KEYS[4], 'epoch', 1)
+  redis.call('EXPIRE', KEYS[4], ARGV[4])
+end
 redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
 redis.call('SET', KEYS[2], ARGV[7], 'EX', ARGV[4])
 redis.call('SET', KEYS[3], 'pending:' .. ARGV[6], 'EX', ARGV[5])
@@ -114,14 +135,17 @@ class SessionStore:
         session_ttl: int = 1800,
         delivery_ttl: int = DELIVERY_TTL,
         max_concurrency: int = 64,
+        tracks_injects: bool = False,
     ) -> None:
         """Wrap a ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster`` client.
 
         ``max_concurrency`` bounds the operations in flight: redis-py's pools raise
         ``MaxConnectionsError`` past their size instead of waiting (100 per node for the
         cluster client), so a burst of webhooks queues here rather than failing.
+        ``tracks_injects`` is for cognigy-v2, whose relay records what it injected.
         """
         self.redis = redis
+        self.tracks_injects = tracks_injects
         self.session_ttl = session_ttl
         self.delivery_ttl = delivery_ttl
         self._snapshot = redis.register_script(_SNAPSHOT)
@@ -187,6 +211,7 @@ class SessionStore:
             context_key(session_id),
             version_key(session_id),
             delivery_key(session_id, webhook_id),
+            injected_key(session_id),
         ]
 
         def merge(base: SessionState) -> SessionState:
@@ -209,7 +234,7 @@ class SessionStore:
         for _ in range(_ATTEMPTS):
             raw, stored, delivery = await self._snapshot(keys=keys)
             if delivery is not None:
-                return read_delivery(delivery, now)
+                return read_delivery(delivery, now, stored=_int(stored), version=version)
             new = merge(decode(raw) if raw is not None else SessionState(session_id=session_id))
             expected = stored.decode() if stored is not None else ""
             # The new version is computed here: Lua numbers are doubles, and tostring()
@@ -222,8 +247,10 @@ class SessionStore:
                 self.delivery_ttl,
                 now,
                 str(version + 1),
+                "1" if self.tracks_injects else "",
             ]
-            done = _verdict(await self._transition(keys=keys, args=args), new, now)
+            reply = await self._transition(keys=keys, args=args)
+            done = _verdict(reply, new, now=now, version=version)
             if done is not None:
                 return done
         stored_now = await self.redis.get(version_key(session_id))
@@ -245,14 +272,22 @@ class SessionStore:
         return decode(raw) if raw is not None else None
 
 
-def _verdict(result: Sequence[Any], new: SessionState, now: int) -> Transition | None:
+def _int(value: bytes | str | None) -> int | None:
+    """A stored version, or ``None`` when there is none."""
+    text = as_text(value) if value is not None else ""
+    return int(text) if text else None
+
+
+def _verdict(
+    result: Sequence[Any], new: SessionState, *, now: int, version: int
+) -> Transition | None:
     """What the compare-and-set script's reply means; ``None`` for "start again"."""
     outcome = as_text(result[0])
     match outcome:
         case "ok":
             return Accepted(state=new)
         case "dup":
-            return read_delivery(result[1], now)
+            return read_delivery(result[1], now, stored=_int(result[2]), version=version)
         case "gone":
             return Gone()
         case "conflict":

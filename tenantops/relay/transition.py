@@ -75,23 +75,30 @@ class Gone:
 Transition = Accepted | Duplicate | InProgress | RetryUpstream | Conflict | Gone
 
 
-def read_delivery(record: bytes | str, now: int) -> Transition:
+def read_delivery(
+    record: bytes | str, now: int, *, stored: int | None = None, version: int | None = None
+) -> Transition:
     """What an existing delivery record means for the same delivery arriving again.
 
     Args:
         record: the delivery key's value.
         now: Unix seconds.
+        stored: the session's stored version now (``None``: unknown or expired).
+        version: the version the redelivered webhook holds.
 
     Returns:
         :class:`InProgress` while it is pending, :class:`RetryUpstream` when its PATCH
-        failed or it was abandoned, else :class:`Duplicate` with the first answer.
+        failed or it was abandoned, else :class:`Duplicate` with the first answer. A
+        delivery to redo that a newer webhook has since overtaken is a :class:`Conflict`:
+        sending its context now would put an older state over a newer one upstream.
     """
     text = as_text(record)
     if text.startswith("pending:"):
         # A replica that died mid-delivery never finishes it: after a while, redo the PATCH.
-        if now - int(text.removeprefix("pending:")) > PENDING_TIMEOUT:
-            return RetryUpstream()
-        return InProgress()
-    if text == "upstream_failed":
-        return RetryUpstream()
-    return Duplicate(answer=json.loads(text))
+        if now - int(text.removeprefix("pending:")) <= PENDING_TIMEOUT:
+            return InProgress()
+    elif text != "upstream_failed":
+        return Duplicate(answer=json.loads(text))
+    if stored is not None and version is not None and stored != version + 1:
+        return Conflict(current_version=stored)
+    return RetryUpstream()

@@ -176,6 +176,23 @@ async def test_failed_patch_is_502_and_a_redelivery_succeeds(r: Relay, sim: SimS
     assert int(await r.store.redis.get(version_key(s))) == 1
 
 
+async def test_a_failed_delivery_overtaken_by_a_newer_one_is_409_on_redelivery(
+    r: Relay, sim: SimServer
+) -> None:
+    """Version 1's PATCH failed, version 2 went through: redelivering 1 must not undo 2."""
+    s = sid()
+    assert (await r.send(payload(s, 0, step="opened"))).status_code == 200
+    sim.admin("PUT", "/_sim/faults", json={"errorRate": 1.0, "retryAfter": 0}).raise_for_status()
+    body, headers = signed(payload(s, 1, step="old"))
+    assert (await r.http.post("/webhook", content=body, headers=headers)).status_code == 502
+    sim.admin("PUT", "/_sim/faults", json={"errorRate": 0}).raise_for_status()
+    assert (await r.send(payload(s, 2, step="new"))).status_code == 200
+    again = await r.http.post("/webhook", content=body, headers=headers)
+    assert again.status_code == 409, again.text
+    assert again.json()["currentVersion"] == 3
+    assert (await r.upstream.get_session_context(s)).context == {"step": "new"}
+
+
 async def test_redis_unreachable_is_503_never_500(sim: SimServer) -> None:
     """No Redis: webhooks get 503 with Retry-After, readyz 503, healthz 200."""
     async with relay(sim.base_url, redis_url="redis://127.0.0.1:1/0") as rel:

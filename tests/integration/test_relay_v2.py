@@ -32,13 +32,14 @@ from support.simserver import SimServer, _free_port, run_sim, wait_healthy
 from tenantops.backends.cognigy_v2.backend import CognigyV2Backend
 from tenantops.backends.cognigy_v2.http import V2Http
 from tenantops.core.model import RateLimit
+from tenantops.errors import StateError
 from tenantops.relay.app import create_app
 from tenantops.relay.injector import Injector
 from tenantops.relay.metrics import RelayMetrics
-from tenantops.relay.outbox import PENDING_KEY, Outbox, injected_key, lock_key
+from tenantops.relay.outbox import PENDING_KEY, Due, Outbox, injected_key, lock_key
 from tenantops.relay.quota import QUOTA_KEY, Schedule, SharedPace, schedule_for
 from tenantops.relay.signatures import WebhookVerifier
-from tenantops.relay.store import SessionStore, context_key
+from tenantops.relay.store import SessionStore, context_key, version_key
 from tenantops.relay.wire import decode
 
 # standalone_redis: the standalone Redis (started when none answers) that the relays use.
@@ -103,13 +104,19 @@ class InProcessRelay:
 
 @asynccontextmanager
 async def v2_relay(
-    sim: SimServer, redis: Redis | RedisCluster, schedule: Schedule | None = None, **injector: Any
+    sim: SimServer,
+    redis: Redis | RedisCluster,
+    schedule: Schedule | None = None,
+    *,
+    outbox: type[Outbox] = Outbox,
+    sink: Any = None,
+    **injector: Any,
 ) -> AsyncIterator[InProcessRelay]:
     """The relay app in-process (ASGI) with its injector, over real Redis and the simulator."""
     backend = CognigyV2Backend(V2Http(sim.base_url, api_key=API_KEY))
-    store = SessionStore(redis)
+    store = SessionStore(redis, tracks_injects=True)
     pace = SharedPace(redis, schedule or schedule_for(RateLimit.parse("1000/5m")))
-    inj = Injector(Outbox(store), pace, backend, RelayMetrics(), **injector)
+    inj = Injector(outbox(store), pace, sink or backend, RelayMetrics(), **injector)
     app = create_app(store, inj, WebhookVerifier([SECRET]))
     await inj.start()
     transport = httpx.ASGITransport(app=app)
@@ -184,7 +191,7 @@ async def test_a_session_left_pending_by_a_dead_process_is_swept(
 ) -> None:
     """A commit whose process died before injecting is found in the pending set and sent."""
     s = sid()
-    store = SessionStore(redis)
+    store = SessionStore(redis, tracks_injects=True)
     await store.transition(
         session_id=s, webhook_id="w1", version=0, context={"k": "v"}, node="n", user_id="u-9", now=1
     )
@@ -218,6 +225,94 @@ async def test_failed_injects_are_retried_with_the_newest_state(
     session = sim_session(sim, s)
     assert session is not None
     assert session["lastInjected"] == {"step": "4"}
+
+
+class SlowSink:
+    """The simulator's inject, reached ``delay`` seconds after it was sent (a slow network)."""
+
+    def __init__(self, sim: SimServer, delay: float) -> None:
+        self.backend = CognigyV2Backend(V2Http(sim.base_url, api_key=API_KEY))
+        self.delay = delay
+
+    async def inject_session_context(self, session_id: str, context: Any, *, user_id: str) -> None:
+        await asyncio.sleep(self.delay)
+        await self.backend.inject_session_context(session_id, context, user_id=user_id)
+
+
+async def test_an_inject_that_lost_its_lock_and_landed_last_is_sent_again(
+    sim: SimServer, redis: Redis
+) -> None:
+    """Process 1's slow send of an old state lands after process 2's newer one: upstream
+    must still end at the newest state, never at the one that arrived last."""
+    s = sid()
+    slow = SlowSink(sim, delay=1.5)
+    async with (
+        v2_relay(sim, redis, sink=slow) as one,
+        v2_relay(sim, redis) as two,
+    ):
+        assert (await one.send(payload(s, 0, step="old", gone="1"))).status_code == 200
+        await asyncio.sleep(0.3)  # process 1 is sending "old"
+        await redis.delete(lock_key(s))  # its lock ran out (a Redis outage past the TTL)
+        assert (await two.send(payload(s, 1, step="new", gone=None))).status_code == 200
+        await two.injector.idle()
+        assert upstream(sim_session(sim, s)) == {"step": "new"}
+        await one.injector.idle()  # "old" lands now, and must not be the end of it
+        await two.injector.idle()
+        due = await Outbox(one.store).due(s)
+    await slow.backend.aclose()
+    assert upstream(sim_session(sim, s)) == {"step": "new"}
+    assert not isinstance(due, Due), due
+
+
+async def test_a_reopened_session_is_injected_although_the_old_one_was(
+    sim: SimServer, redis: Redis
+) -> None:
+    """A session that expired and opened again at version 0 starts a new injected record."""
+    s = sid()
+    async with v2_relay(sim, redis) as relay:
+        for n in range(3):
+            assert (await relay.send(payload(s, n, step=str(n)))).status_code == 200
+        await relay.injector.idle()
+        await redis.delete(context_key(s), version_key(s))  # it expired
+        assert (await relay.send(payload(s, 0, fresh="yes"))).status_code == 200
+        await relay.injector.idle()
+    assert upstream(sim_session(sim, s)) == {"fresh": "yes"}
+
+
+class MarkFails(Outbox):
+    """An outbox whose pending mark fails once, at the ``failing``-th call (1-based)."""
+
+    failing = 1
+    calls = 0
+
+    async def mark(self, session_id: str) -> None:
+        type(self).calls += 1
+        if type(self).calls == type(self).failing:
+            raise StateError(
+                "Redis is unavailable (ClusterDownError); retry shortly", unavailable=True
+            )
+        await super().mark(session_id)
+
+
+@pytest.mark.parametrize(("failing", "answered"), [(1, 503), (2, 200)])
+async def test_a_pending_mark_that_fails_loses_no_state(
+    sim: SimServer, redis: Redis, failing: int, answered: int
+) -> None:
+    """Failing before the commit: 503 and nothing stored, so the redelivery goes through.
+    Failing after it: the state was committed and marked before, so 200. Either way,
+    upstream gets the state and the session leaves the pending set."""
+    s = sid()
+    fails = type("Fails", (MarkFails,), {"failing": failing, "calls": 0})
+    async with v2_relay(sim, redis, outbox=fails) as relay:
+        body, headers = signed(payload(s, 0, step="1"))
+        first = await relay.http.post("/webhook", content=body, headers=headers)
+        assert first.status_code == answered, first.text
+        assert (await relay.store.get(s) is None) == (answered == 503)
+        again = await relay.http.post("/webhook", content=body, headers=headers)
+        assert again.status_code == 200, again.text
+        await relay.injector.idle()
+    assert upstream(sim_session(sim, s)) == {"step": "1"}
+    assert await redis.zscore(PENDING_KEY, s) is None
 
 
 async def test_processes_share_one_schedule(redis: Redis) -> None:

@@ -180,3 +180,20 @@ def test_wrong_shape_is_422_naming_the_first_field() -> None:
 def test_delivery_records_mean_what_they_say(record: str | bytes, expected: Any) -> None:
     """Pending, abandoned, failed-upstream and answered deliveries each read as their kind."""
     assert read_delivery(record, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("record", "stored", "expected"),
+    [
+        (b"upstream_failed", 4, RetryUpstream()),
+        (b"upstream_failed", 6, Conflict(current_version=6)),
+        (f"pending:{NOW - PENDING_TIMEOUT - 1}", 9, Conflict(current_version=9)),
+        (b"upstream_failed", None, RetryUpstream()),
+        (f"pending:{NOW - 5}", 9, InProgress()),
+    ],
+)
+def test_a_delivery_to_redo_that_a_newer_one_overtook_is_a_conflict(
+    record: str | bytes, stored: int | None, expected: Transition
+) -> None:
+    """Redoing version 3's PATCH once the session is past 4 would put old state over new."""
+    assert read_delivery(record, NOW, stored=stored, version=3) == expected
