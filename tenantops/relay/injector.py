@@ -171,8 +171,14 @@ class Injector:
         token = uuid.uuid4().hex
         if not await self.outbox.take(session_id, token):
             return False  # the holder looks again after it releases
-        async with self._renewing(session_id, token):
-            sent = await self._send_newest(session_id, token)
+        try:
+            async with self._renewing(session_id, token):
+                sent = await self._send_newest(session_id, token)
+        except StateError:
+            # Give the lock back if Redis lets us: the sweep need not wait out its TTL.
+            with contextlib.suppress(StateError):
+                await self.outbox.release(session_id, token)
+            raise
         if sent != "sent":
             await self.outbox.release(session_id, token)
         if sent == "failed":
@@ -197,7 +203,11 @@ class Injector:
             return "nothing"
         for attempt, wait in enumerate((*self.retry_waits, None)):
             waited = time.perf_counter()
-            await self.pace.wait()
+            # Through the store: bounded in time, and a Redis failure is a StateError,
+            # which leaves the session pending for the sweep (a raw one killed the driver).
+            delay = await self.outbox.store.run(self.pace.reserve)
+            if delay > 0:
+                await asyncio.sleep(delay)
             self.metrics.pace_wait.observe(time.perf_counter() - waited)
             due = await self.outbox.due(session_id, token)  # the newest, after the wait
             match due:

@@ -17,7 +17,6 @@ pending one (see :mod:`tenantops.relay.injector`).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,9 +80,3 @@ class SharedPace:
         tolerance_ms = interval_ms * self.schedule.burst
         reply = await self._reserve(keys=[self.key], args=[interval_ms, tolerance_ms])
         return max(0.0, float(reply) / 1000)
-
-    async def wait(self) -> None:
-        """Reserve the next send and sleep until it is due."""
-        delay = await self.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import httpx
 import pytest
+from redis import exceptions as redis_exceptions
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from support.rediscluster import CLIENT_KWARGS, HOST, start_cluster
@@ -109,13 +110,14 @@ async def v2_relay(
     schedule: Schedule | None = None,
     *,
     outbox: type[Outbox] = Outbox,
+    pace_type: type[SharedPace] = SharedPace,
     sink: Any = None,
     **injector: Any,
 ) -> AsyncIterator[InProcessRelay]:
     """The relay app in-process (ASGI) with its injector, over real Redis and the simulator."""
     backend = CognigyV2Backend(V2Http(sim.base_url, api_key=API_KEY))
     store = SessionStore(redis, tracks_injects=True)
-    pace = SharedPace(redis, schedule or schedule_for(RateLimit.parse("1000/5m")))
+    pace = pace_type(redis, schedule or schedule_for(RateLimit.parse("1000/5m")))
     inj = Injector(outbox(store), pace, sink or backend, RelayMetrics(), **injector)
     app = create_app(store, inj, WebhookVerifier([SECRET]))
     await inj.start()
@@ -313,6 +315,39 @@ async def test_a_pending_mark_that_fails_loses_no_state(
         await relay.injector.idle()
     assert upstream(sim_session(sim, s)) == {"step": "1"}
     assert await redis.zscore(PENDING_KEY, s) is None
+
+
+class PaceFailsOnce(SharedPace):
+    """A shared schedule whose Redis drops the connection on the first reservation."""
+
+    failed = False
+
+    async def reserve(self) -> float:
+        if not PaceFailsOnce.failed:
+            PaceFailsOnce.failed = True
+            raise redis_exceptions.ConnectionError("Connection reset by peer")
+        return await super().reserve()
+
+
+async def test_a_redis_failure_while_reserving_a_turn_defers_the_inject(
+    sim: SimServer, redis: Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The session stays pending, the sweep sends it, and the log says why it waited."""
+    s = sid()
+    PaceFailsOnce.failed = False
+    async with v2_relay(
+        sim, redis, pace_type=PaceFailsOnce, sweep_every=0.1, stale_after=0.3
+    ) as relay:
+        assert (await relay.send(payload(s, 0, step="1"))).status_code == 200
+        for _ in range(50):
+            if upstream(sim_session(sim, s)) == {"step": "1"}:
+                break
+            await asyncio.sleep(0.1)
+        await relay.injector.idle()
+    assert PaceFailsOnce.failed
+    assert upstream(sim_session(sim, s)) == {"step": "1"}
+    deferred = [r for r in caplog.records if r.getMessage() == "inject deferred"]
+    assert [getattr(r, "session_id", None) for r in deferred] == [s]
 
 
 async def test_processes_share_one_schedule(redis: Redis) -> None:
