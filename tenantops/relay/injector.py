@@ -36,7 +36,7 @@ from typing import Literal, Protocol, assert_never
 
 from tenantops.errors import ApiError, ApiStatusError, RateLimitedError, StateError
 from tenantops.relay.metrics import RelayMetrics
-from tenantops.relay.outbox import Due, Lost, Outbox, Settled
+from tenantops.relay.outbox import SWEEP_PAGE, Due, Lost, Outbox, Settled
 from tenantops.relay.quota import SharedPace
 
 __all__ = ["ContextSink", "Injector"]
@@ -288,13 +288,20 @@ class Injector:
     # ------------------------------------------------------------------ sweeping
 
     async def _sweep_forever(self) -> None:
+        # Each sweep reads one page of the stale sessions, the next page the next time:
+        # under a long quota wait, live processes hold many stale-looking sessions, and
+        # always reading the oldest page would never reach those a dead process left.
+        offset = 0
         while not await self._stopped_within(self.sweep_every):
             try:
-                for session_id in await self.outbox.stale(self.stale_after):
-                    if session_id not in self._drivers:
-                        self.kick(session_id)
+                found = await self.outbox.stale(self.stale_after, offset=offset)
             except StateError as exc:
                 _LOG.warning("inject sweep failed", extra={"error": str(exc)})
+                continue
+            offset = offset + len(found) if len(found) == SWEEP_PAGE else 0
+            for session_id in found:
+                if session_id not in self._drivers:
+                    self.kick(session_id)
 
     async def _stopped_within(self, seconds: float) -> bool:
         """Wait ``seconds``, or less if :meth:`stop` is called; whether it was."""

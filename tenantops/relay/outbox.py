@@ -31,6 +31,7 @@ from tenantops.relay.wire import SessionState, as_text, decode
 
 __all__ = [
     "PENDING_KEY",
+    "SWEEP_PAGE",
     "Due",
     "Lost",
     "Outbox",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 PENDING_KEY = "tenantops:relay:pending"
+#: Stale sessions one sweep looks at.
+SWEEP_PAGE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +154,12 @@ class Outbox:
         now_ms = int(time.time() * 1000)
         await self.store.run(lambda: self.store.redis.zadd(PENDING_KEY, {session_id: now_ms}))
 
-    async def stale(self, older_than: float, limit: int = 100) -> list[str]:
-        """Pending sessions whose last commit is over ``older_than`` seconds old."""
+    async def stale(self, older_than: float, *, offset: int = 0) -> list[str]:
+        """A page (:data:`SWEEP_PAGE`, oldest first, from ``offset``) of the pending
+        sessions whose last commit is over ``older_than`` seconds old."""
         cutoff = int((time.time() - older_than) * 1000)
         found = await self.store.run(
-            lambda: self.store.redis.zrangebyscore(PENDING_KEY, "-inf", cutoff, 0, limit)
+            lambda: self.store.redis.zrangebyscore(PENDING_KEY, "-inf", cutoff, offset, SWEEP_PAGE)
         )
         return [as_text(sid) for sid in found]
 

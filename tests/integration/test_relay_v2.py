@@ -211,6 +211,40 @@ async def test_a_session_left_pending_by_a_dead_process_is_swept(
     assert await redis.zscore(PENDING_KEY, s) is None
 
 
+async def test_the_sweep_reaches_a_dead_process_session_behind_many_held_ones(
+    sim: SimServer, redis: Redis
+) -> None:
+    """150 older pending sessions held by a live process (waiting for the quota) do not
+    hide a session a dead process left: the sweep pages through them all."""
+    held = [sid() for _ in range(150)]
+    long_ago = int(time.time() * 1000) - 60_000
+    await redis.zadd(PENDING_KEY, {s: long_ago + n for n, s in enumerate(held)})
+    for s in held:
+        await redis.set(lock_key(s), "another-live-process", px=60_000)
+    orphan = sid()
+    store = SessionStore(redis, tracks_injects=True)
+    await store.transition(
+        session_id=orphan,
+        webhook_id="w",
+        version=0,
+        context={"k": "v"},
+        node="n",
+        user_id="u",
+        now=1,
+    )
+    await redis.zadd(PENDING_KEY, {orphan: long_ago + 1_000})
+    try:
+        async with v2_relay(sim, redis, sweep_every=0.05, stale_after=1.0) as relay:
+            for _ in range(100):
+                if sim_session(sim, orphan) is not None:
+                    break
+                await asyncio.sleep(0.05)
+            await relay.injector.idle()
+    finally:
+        await redis.delete(*(lock_key(s) for s in held))
+    assert upstream(sim_session(sim, orphan)) == {"k": "v"}
+
+
 async def test_failed_injects_are_retried_with_the_newest_state(
     sim: SimServer, redis: Redis
 ) -> None:
