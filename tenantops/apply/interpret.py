@@ -5,7 +5,10 @@ config, exports the live bot, reads the audit trail's last state and the live ro
 :func:`~tenantops.apply.decide.decide` turns that and the plan into steps;
 :meth:`Applier._interpret` carries them out with ``match``. Every audit record is on
 disk before the step it announces; a deploy polls with a growing interval and rolls
-back on failure or at the deadline; the lockfile is replaced atomically.
+back on failure or at the deadline; the lockfile is replaced atomically. Before each
+change (every step, the deploy request, a rollback, the lockfile entry) the run checks
+that it still holds the lease: once it is lost, another run may be changing the tenant,
+so the tenant's apply ends as failed, recorded in the audit trail.
 
 Crash safety comes from the decisions: a deploy left in flight by a killed run is
 resumed with the key it recorded (the server answers the same deployment), and a
@@ -32,7 +35,7 @@ from tenantops.apply.lockfile import (
     read_lockfile,
     write_lockfile,
 )
-from tenantops.apply.locks import LockStore
+from tenantops.apply.locks import Lease, LockStore
 from tenantops.apply.steps import (
     AssignRole,
     Deploy,
@@ -107,6 +110,7 @@ class _Run:
     plan: TenantPlan
     plan_id: str
     desired: DesiredTenant | None
+    lease: Lease | None = None
     deployment_id: str | None = None
     deployed: bool = False
     roles_changed: bool = False
@@ -119,6 +123,11 @@ class _Run:
 
     def result(self, outcome: Outcome, message: str = "") -> TenantResult:
         return TenantResult(self.plan.tenant, outcome, self.deployment_id, message=message)
+
+    def check_lease(self) -> None:
+        """Raise :class:`LockfileError` once the tenant's lease is lost (a failed plan has none)."""
+        if self.lease is not None:
+            self.lease.check()
 
 
 class Applier:
@@ -207,14 +216,17 @@ class Applier:
             )
         try:
             observed, desired = await self._observe(tp, plan_id, bases)
-            run = _Run(tp, plan_id, desired)
+            run = _Run(tp, plan_id, desired, lease)
             return await self._interpret(run, decide(tp, plan_id, observed))
         except TenantOpsError as exc:
             message = tp.redactor.text(describe_error(exc))
             self._record(tp.tenant, "apply_failed", plan_id, error=message, deployment_id=None)
             return TenantResult(tp.tenant, "failed", message=message)
         finally:
-            await lease.release()
+            # A store that cannot be reached now lets the lease run out within its TTL;
+            # raising here would lose this tenant's result and stop every other tenant.
+            with contextlib.suppress(LockfileError):
+                await lease.release()
 
     async def _observe(
         self, tp: TenantPlan, plan_id: str, bases: Bases
@@ -260,6 +272,7 @@ class Applier:
         """Carry out ``steps`` in order; a rolled-back deploy ends the tenant's apply."""
         try:
             for step in steps:
+                run.check_lease()
                 match step:
                     case Skip(reason=reason):
                         return run.result("failed", reason)
@@ -299,6 +312,7 @@ class Applier:
         assert run.desired is not None
         assert run.desired.model is not None
         workspace = run.desired.tenant.workspace
+        run.check_lease()  # before the request is recorded: a recorded one would be resumed
         self._record_run(
             run,
             "deploy_requested",
@@ -347,6 +361,9 @@ class Applier:
     async def _roll_back(self, run: _Run, deployment_id: str, reason: str) -> None:
         """Roll back, then check the workspace is back to what the plan was made against."""
         reason = run.redactor.text(reason)
+        # Lost, the deployment is left in flight for whoever holds the tenant now (the
+        # next run resumes it): rolling back could undo that run's own deploy.
+        run.check_lease()
         self._record_run(run, "rollback_requested", reason=reason)
         status = await self.backend.rollback(deployment_id)
         restored = await self._is_as_planned_against(run)
@@ -410,6 +427,7 @@ class Applier:
                     and current.config_sha256 == tp.config_sha256
                 ):
                     return False
+                run.check_lease()  # again: waiting for the lockfile may have taken a while
                 self._record_run(run, "applied", model_sha256=tp.model_sha256)
                 base = dict(tp.base or {})
                 lock.tenants[tp.tenant] = LockEntry(

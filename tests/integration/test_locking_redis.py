@@ -1,28 +1,35 @@
 """Redis leases against a real Redis (the ``standalone_redis`` fixture): the file-lease
-behaviours, plus failures, and the same-host takeover of a killed holder's lease (audited
-as ``lease_taken_over``)."""
+behaviours, plus failures, the same-host takeover of a killed holder's lease (audited
+as ``lease_taken_over``), and an apply that loses its lease in the middle of a slow
+deploy (broken by another runner, by `tenantops unlock` on lease files, or with Redis
+gone for longer than the TTL)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio
 from click.testing import CliRunner
-from support.demo import DEMO_ENV, demo_sim
-from support.redisserver import standalone_url
-from support.simserver import SimServer
+from support.demo import DEMO_ENV, ROOT, demo_sim
+from support.redisserver import standalone, standalone_url
+from support.simserver import SimServer, run_sim
 
 from tenantops.apply.audit import AuditLog
 from tenantops.apply.interpret import Applier, ApplyOptions, TenantResult
-from tenantops.apply.locks import LeaseInfo, RedisLocks
+from tenantops.apply.lockfile import read_lockfile
+from tenantops.apply.locks import Lease, LeaseInfo, LockStore, RedisLocks
 from tenantops.cli.app import App
 from tenantops.cli.unlock import unlock
 from tenantops.errors import LockfileError
@@ -255,14 +262,23 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
         yield server
 
 
-async def _apply_stark(repo: Path, sim: SimServer, prefix: str) -> TenantResult:
-    """Plan and apply tenant stark as `tenantops apply` does, with the leases under ``prefix``.
+@pytest.fixture(scope="module")
+def slow_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimServer]:
+    """A simulator seeded like the demo's whose deployments take 2 s."""
+    state = tmp_path_factory.mktemp("slow-sim-state")
+    shutil.copy(ROOT / "demo/sim-state/state.json", state / "state.json")
+    with run_sim("--deploy-seconds", "2", state_dir=state) as server:
+        yield server
 
-    ``--lock-timeout 0``: the tenant is taken over at once, or reported locked.
+
+async def _apply_stark(repo: Path, locks: LockStore, **options: Any) -> TenantResult:
+    """Plan and apply tenant stark as `tenantops apply` does, with the leases in ``locks``.
+
+    ``--lock-timeout 0`` unless ``options`` say otherwise: the tenant is taken over at
+    once, or reported locked.
     """
     app = App(root=repo)
     backend = app.backend()
-    locks = RedisLocks(URL, prefix=prefix)
     try:
         plan = await Planner(app.fleet(), backend).plan(app.select(["stark"]))
         applier = Applier(
@@ -271,39 +287,55 @@ async def _apply_stark(repo: Path, sim: SimServer, prefix: str) -> TenantResult:
             journal=app.journal(),
             locks=locks,
             lockfile=app.lockfile,
-            options=ApplyOptions(lock_timeout=0, deploy_timeout=30, holder="next run"),
+            options=ApplyOptions(
+                **{"lock_timeout": 0, "deploy_timeout": 30, "holder": "next run", **options}
+            ),
         )
         [result] = await applier.apply(plan)
     finally:
-        await locks.aclose()
         await backend.aclose()
     return result
 
 
+def _audit(repo: Path) -> list[tuple[str, dict[str, object]]]:
+    """Tenant stark's audit records: (event, details), oldest first."""
+    return [(r.event, r.details) for r in AuditLog(repo / "audit", actor="test").records("stark")]
+
+
 def _takeovers(repo: Path) -> list[dict[str, object]]:
-    records = AuditLog(repo / "audit", actor="test").records("stark")
-    return [r.details for r in records if r.event == "lease_taken_over"]
+    return [details for event, details in _audit(repo) if event == "lease_taken_over"]
 
 
-@pytest.fixture
-def demo_env(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def _use_sim(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
     sim.admin("POST", "/_sim/reset").raise_for_status()
     for key, value in DEMO_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("COGNIGY_BASE_URL", sim.base_url)
 
 
+@pytest.fixture
+def demo_env(sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_sim(sim, monkeypatch)
+
+
+@pytest.fixture
+def slow_env(slow_sim: SimServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    _use_sim(slow_sim, monkeypatch)
+
+
 @pytest.mark.usefixtures("demo_env")
 async def test_lease_of_a_killed_holder_is_taken_over_at_once(
-    repo: Path, sim: SimServer, prefix: str, holder: subprocess.Popen[str], other: RedisLocks
+    repo: Path, locks: RedisLocks, holder: subprocess.Popen[str], other: RedisLocks
 ) -> None:
     """SIGKILLed on this host, its Redis lease is taken over without waiting, and audited."""
     held = await other.peek("stark")
     assert held is not None
     assert held.pid == holder.pid
+    assert held.pid_ns is not None
+    assert held.start_ticks is not None
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    result = await _apply_stark(repo, sim, prefix)
+    result = await _apply_stark(repo, locks)
     assert (result.outcome, result.message) == ("applied", "")
     [details] = _takeovers(repo)
     assert details == {
@@ -316,13 +348,123 @@ async def test_lease_of_a_killed_holder_is_taken_over_at_once(
 
 @pytest.mark.usefixtures("demo_env")
 async def test_lease_of_a_live_holder_is_not_taken_over(
-    repo: Path, sim: SimServer, prefix: str, holder: subprocess.Popen[str], other: RedisLocks
+    repo: Path, locks: RedisLocks, holder: subprocess.Popen[str], other: RedisLocks
 ) -> None:
     """While its holder process runs, the Redis lease keeps the tenant locked, naming it."""
-    result = await _apply_stark(repo, sim, prefix)
+    result = await _apply_stark(repo, locks)
     assert result.outcome == "locked"
     assert result.message.startswith("tenant stark is locked by run about to die since ")
     assert _takeovers(repo) == []
     current = await other.peek("stark")
     assert current is not None
     assert current.pid == holder.pid
+
+
+# ---------------------------------------------------------------- a lease lost mid-deploy
+
+#: Renewed every 0.2 s, so a broken lease is noticed long before the 2 s deploy ends.
+SHORT_TTL = 0.6
+
+
+async def _apply_stark_losing_its_lease(
+    repo: Path, sim: SimServer, locks: LockStore, lose: Callable[[], Awaitable[None]]
+) -> TenantResult:
+    """Apply stark with a short lease, and call ``lose`` while its deployment is running."""
+    applying = asyncio.create_task(
+        _apply_stark(repo, locks, lock_ttl=SHORT_TTL, poll_initial=0.1, poll_max=0.3)
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (found := await asyncio.to_thread(_deployments, sim)):
+            assert not applying.done(), applying.result()
+            assert time.monotonic() < deadline, "the deployment never started"
+            await asyncio.sleep(0.05)
+        assert [d["status"] for d in found] in (["pending"], ["processing"])
+        await lose()
+    except BaseException:
+        applying.cancel()
+        raise
+    return await applying
+
+
+def _deployments(sim: SimServer) -> list[dict[str, Any]]:
+    return list(sim.admin("GET", "/_sim/deployments").json()["deployments"])
+
+
+def _assert_failed_on_the_lost_lease(repo: Path, result: TenantResult) -> None:
+    """Failed with the lost-lock message, audited, and nothing more done for the tenant."""
+    assert result.outcome == "failed"
+    assert result.message.startswith("lost the lock on tenant stark: its lease expired or ")
+    events = _audit(repo)
+    assert events[-1][0] == "apply_failed"
+    assert events[-1][1]["error"] == result.message
+    names = [event for event, _ in events]
+    assert "applied" not in names  # the lockfile entry's own record
+    assert "rollback_requested" not in names
+    assert "stark" not in read_lockfile(repo / "tenantops.lock").tenants
+
+
+@pytest.mark.usefixtures("slow_env")
+async def test_apply_stops_when_another_runner_breaks_and_takes_its_lease(
+    repo: Path, slow_sim: SimServer, locks: RedisLocks, other: RedisLocks
+) -> None:
+    """A lease broken mid-deploy fails the tenant: no lockfile entry, and the new holder's lease stays."""
+    taken: list[Lease] = []
+
+    async def break_and_take() -> None:
+        assert await other.break_lock("stark") is not None
+        taken.append(await other.acquire("stark", holder="second run", ttl=TTL, timeout=0))
+
+    try:
+        result = await _apply_stark_losing_its_lease(repo, slow_sim, locks, break_and_take)
+        _assert_failed_on_the_lost_lease(repo, result)
+        current = await other.peek("stark")
+        assert current is not None
+        assert current.token == taken[0].info.token  # the first run left the second's lease
+    finally:
+        for lease in taken:
+            await lease.release()
+
+
+@pytest.mark.usefixtures("slow_env")
+async def test_apply_stops_when_its_lease_file_is_unlocked(
+    repo: Path, slow_sim: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tenantops unlock` during a deploy fails the tenant, with no lockfile entry."""
+    monkeypatch.delenv("TENANTOPS_LOCK_URL", raising=False)
+
+    async def unlock_stark() -> None:
+        unlocking = await asyncio.create_subprocess_exec(
+            *(sys.executable, "-m", "tenantops", "unlock", "stark"),
+            cwd=repo,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await unlocking.communicate()
+        assert unlocking.returncode == 0
+        assert out.decode().startswith("unlocked stark (was held by next run since ")
+
+    result = await _apply_stark_losing_its_lease(
+        repo, slow_sim, App(root=repo).locks(None), unlock_stark
+    )
+    _assert_failed_on_the_lost_lease(repo, result)
+
+
+@pytest.mark.usefixtures("slow_env")
+async def test_apply_stops_when_redis_is_gone_for_longer_than_the_ttl(
+    repo: Path, slow_sim: SimServer, tmp_path: Path
+) -> None:
+    """With the lock store unreachable past the TTL, the tenant fails (and release is no crash)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    with contextlib.ExitStack() as server:
+        server.enter_context(standalone(url, tmp_path / "private-redis"))
+        locks = RedisLocks(url, connect_timeout=1)
+        try:
+            # Closing the stack stops the server; leaving the block again is then a no-op.
+            result = await _apply_stark_losing_its_lease(
+                repo, slow_sim, locks, lambda: asyncio.to_thread(server.close)
+            )
+        finally:
+            await locks.aclose()
+    _assert_failed_on_the_lost_lease(repo, result)

@@ -1,4 +1,5 @@
-"""File leases: taking, waiting, expiry, renewal, breaking, and ``tenantops unlock``."""
+"""File leases: taking, waiting, expiry, renewal, breaking, losing, taking over a dead
+holder's lease, and ``tenantops unlock``."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tenantops.apply.locks import FileLocks, LeaseInfo, RedisLocks, open_locks
-from tenantops.apply.locks.lease import new_lease
+from tenantops.apply.locks.lease import Origin, _parse_start_ticks, is_lease_orphaned, new_lease
 from tenantops.cli.app import App
 from tenantops.cli.unlock import unlock
 from tenantops.errors import LockfileError
@@ -32,7 +34,9 @@ class FakeClock:
         return self.now
 
 
-def plant_lease(directory: Path, tenant: str, *, holder: str, expires_at: float) -> LeaseInfo:
+def plantreplace(
+    LEASE, directory: Path, tenant: str, *, holder: str, expires_at: float
+) -> LeaseInfo:
     """Write a lease file as a run that has since died would have left it."""
     info = LeaseInfo(tenant, holder, "dead-token", expires_at - TTL, expires_at)
     directory.mkdir(parents=True, exist_ok=True)
@@ -52,7 +56,7 @@ async def test_acquire_writes_lease_and_release_removes_it(lock_dir: Path) -> No
     stored = json.loads((lock_dir / "acme.lease").read_text())
     assert set(stored) == {
         *("tenant", "holder", "token", "acquired_at", "expires_at"),
-        *("host", "pid", "boot_id"),
+        *("host", "pid", "boot_id", "pid_ns", "start_ticks"),
     }
     assert stored["pid"] == os.getpid()
     assert stored["holder"] == "alice@laptop pid 1"
@@ -123,7 +127,7 @@ async def test_concurrent_holders_never_overlap(lock_dir: Path) -> None:
 async def test_unexpired_lease_of_dead_run_blocks(lock_dir: Path) -> None:
     """A dead run's lease still blocks the tenant until its expiry."""
     clock = FakeClock()
-    plant_lease(lock_dir, "acme", holder="dead run", expires_at=clock.now + 1)
+    plantreplace(LEASE, lock_dir, "acme", holder="dead run", expires_at=clock.now + 1)
     locks = FileLocks(lock_dir, clock=clock)
     current = await locks.peek("acme")
     assert current is not None
@@ -136,7 +140,7 @@ async def test_unexpired_lease_of_dead_run_blocks(lock_dir: Path) -> None:
 async def test_expired_lease_is_taken_over(lock_dir: Path, past_expiry: float) -> None:
     """A lease whose expires_at has come is free: peek ignores it and acquire takes it."""
     clock = FakeClock()
-    plant_lease(lock_dir, "acme", holder="dead run", expires_at=clock.now)
+    plantreplace(LEASE, lock_dir, "acme", holder="dead run", expires_at=clock.now)
     clock.now += past_expiry
     locks = FileLocks(lock_dir, clock=clock)
     assert await locks.peek("acme") is None
@@ -180,6 +184,45 @@ async def test_renewal_notices_a_broken_lock(lock_dir: Path) -> None:
     lease = await locks.acquire("acme", holder="victim", ttl=0.3, timeout=0)
     assert await FileLocks(lock_dir).break_lock("acme") == lease.info
     await asyncio.sleep(0.5)
+    assert lease.lost
+    await lease.release()
+
+
+async def test_check_passes_while_held_and_raises_once_broken(lock_dir: Path) -> None:
+    """check() is quiet while the lease is held; after a break is noticed it raises, as renew does."""
+    lease = await FileLocks(lock_dir).acquire("acme", holder="victim", ttl=0.3, timeout=0)
+    lease.check()
+    await FileLocks(lock_dir).break_lock("acme")
+    await asyncio.sleep(0.5)
+    with pytest.raises(LockfileError, match="lost the lock on tenant acme") as caught:
+        lease.check()
+    assert "broken with `tenantops unlock`" in str(caught.value)
+    await lease.release()
+
+
+async def test_check_raises_after_release(lock_dir: Path) -> None:
+    """A released lease no longer allows changes."""
+    lease = await FileLocks(lock_dir).acquire("acme", holder="a", ttl=TTL, timeout=0)
+    await lease.release()
+    with pytest.raises(LockfileError, match="lost the lock on tenant acme"):
+        lease.check()
+
+
+class UnreachableLocks(FileLocks):
+    """Lease files whose renewals fail as an unreachable store's do."""
+
+    async def _renew_lease(self, info: LeaseInfo, ttl: float) -> LeaseInfo | None:
+        raise LockfileError("cannot use the lock store: unreachable")
+
+
+async def test_check_raises_once_no_renewal_covered_a_whole_ttl(lock_dir: Path) -> None:
+    """With the store unreachable, the lease counts as lost once its last renewal ran out."""
+    lease = await UnreachableLocks(lock_dir).acquire("acme", holder="a", ttl=0.3, timeout=0)
+    await asyncio.sleep(0.15)
+    lease.check()  # renewals failed, but the lease is still covered
+    await asyncio.sleep(0.2)
+    with pytest.raises(LockfileError, match="lost the lock on tenant acme"):
+        lease.check()
     assert lease.lost
     await lease.release()
 
@@ -306,8 +349,12 @@ def test_processes_are_serialised(tmp_path: Path) -> None:
 def test_unlock_breaks_a_held_lock(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`unlock TENANT` removes the lease and says whose it was."""
     monkeypatch.delenv("TENANTOPS_LOCK_URL", raising=False)
-    info = plant_lease(
-        repo / ".tenantops" / "locks", "acme", holder="ci run 42", expires_at=time.time() + TTL
+    info = plantreplace(
+        LEASE,
+        repo / ".tenantops" / "locks",
+        "acme",
+        holder="ci run 42",
+        expires_at=time.time() + TTL,
     )
     result = CliRunner().invoke(unlock, ["acme"], obj=App(root=repo))
     assert result.exit_code == 0, result.output
@@ -328,7 +375,7 @@ def test_unlock_reads_lock_url_from_env(
 ) -> None:
     """TENANTOPS_LOCK_URL picks the lock store when --lock-url is not given."""
     elsewhere = tmp_path / "shared-locks"
-    plant_lease(elsewhere, "globex", holder="other box", expires_at=time.time() + TTL)
+    plantreplace(LEASE, elsewhere, "globex", holder="other box", expires_at=time.time() + TTL)
     monkeypatch.setenv("TENANTOPS_LOCK_URL", elsewhere.as_uri())
     result = CliRunner().invoke(unlock, ["globex"], obj=App(root=repo))
     assert result.exit_code == 0, result.output
@@ -375,7 +422,127 @@ async def test_lease_of_a_live_process_is_not_taken_over(lock_dir: Path) -> None
         await FileLocks(lock_dir).acquire("acme", holder="next", ttl=TTL, timeout=0)
 
 
-def _here(*, pid: int) -> dict[str, object]:
-    """Host and boot id of this machine, as a lease written here records them."""
+def _here(*, pid: int, **changes: object) -> dict[str, object]:
+    """Where this process runs and when it started, as a lease written here records them."""
     mine = json.loads(new_lease("x", "x", 0.0, 1.0).to_json())
-    return {"host": mine["host"], "boot_id": mine["boot_id"], "pid": pid}
+    keys = ("host", "boot_id", "pid_ns", "start_ticks")
+    return {**{key: mine[key] for key in keys}, "pid": pid, **changes}
+
+
+def _planted(lock_dir: Path, **where: object) -> LeaseInfo:
+    """An unexpired lease of tenant acme written from ``where``."""
+    acquired = time.time()
+    info = LeaseInfo("acme", "holder", "t", acquired, acquired + 3600, **where)
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    (lock_dir / "acme.lease").write_text(info.to_json())
+    return info
+
+
+@pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="needs Linux's /proc")
+def test_a_lease_records_pid_namespace_and_start_time() -> None:
+    """A new lease names this process's pid namespace and its start time from /proc."""
+    info = new_lease("acme", "a", 0.0, 1.0)
+    assert info.pid_ns == os.readlink("/proc/self/ns/pid")
+    assert info.pid_ns.startswith("pid:[")
+    assert info.start_ticks == _parse_start_ticks(Path(f"/proc/{os.getpid()}/stat").read_text())
+    assert info.start_ticks is not None
+
+
+@pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="needs Linux's /proc")
+async def test_a_dead_pid_of_another_pid_namespace_is_not_taken_over(lock_dir: Path) -> None:
+    """Another container's holder (same host and boot, other pid namespace) is waited out."""
+    _planted(lock_dir, **_here(pid=_dead_pid(), pid_ns="pid:[1]"))
+    with pytest.raises(LockfileError, match="locked by holder"):
+        await FileLocks(lock_dir).acquire("acme", holder="next", ttl=TTL, timeout=0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/ns/pid").exists(), reason="needs Linux's /proc")
+async def test_a_reused_pid_is_taken_over(lock_dir: Path) -> None:
+    """A live pid that started at another time than the lease says is not its holder."""
+    here = _here(pid=os.getpid())
+    assert isinstance(here["start_ticks"], int)
+    planted = _planted(lock_dir, **{**here, "start_ticks": here["start_ticks"] - 1})
+    async with await FileLocks(lock_dir).acquire(
+        "acme", holder="next", ttl=TTL, timeout=0
+    ) as lease:
+        assert lease.taken_over == planted
+
+
+async def test_a_lease_without_pid_namespace_or_start_time_is_waited_out(lock_dir: Path) -> None:
+    """A lease written before pid namespaces and start times were recorded is never taken over."""
+    _planted(lock_dir, **_here(pid=_dead_pid(), pid_ns=None, start_ticks=None))
+    with pytest.raises(LockfileError, match="locked by holder"):
+        await FileLocks(lock_dir).acquire("acme", holder="next", ttl=TTL, timeout=0)
+
+
+# ---------------------------------------------------------------- the takeover decision
+
+HERE = Origin(host="ci-1", boot_id="boot-a", pid_ns="pid:[4026531836]")
+
+
+#: A lease written at HERE by pid 4242, which started at tick 1000.
+LEASE = LeaseInfo(
+    "acme", "a", "t", 0.0, 60.0, HERE.host, 4242, HERE.boot_id, HERE.pid_ns, start_ticks=1000
+)
+
+
+@pytest.mark.parametrize(
+    ("lease", "here", "alive", "started", "orphaned"),
+    [
+        pytest.param(LEASE, HERE, False, None, True, id="same place, pid gone"),
+        pytest.param(LEASE, HERE, True, 1000, False, id="same place, holder alive"),
+        pytest.param(LEASE, HERE, True, 1001, True, id="pid reused: other start time"),
+        pytest.param(LEASE, HERE, True, None, False, id="alive, start time unreadable"),
+        pytest.param(
+            replace(LEASE, pid_ns="pid:[4026532000]"), HERE, False, None, False, id="other ns"
+        ),
+        pytest.param(replace(LEASE, boot_id="boot-b"), HERE, False, None, False, id="other boot"),
+        pytest.param(replace(LEASE, host="ci-2"), HERE, False, None, False, id="other host"),
+        pytest.param(
+            replace(LEASE, pid_ns=None), HERE, False, None, False, id="lease lacks pid ns"
+        ),
+        pytest.param(
+            replace(LEASE, start_ticks=None), HERE, False, None, False, id="lease lacks start time"
+        ),
+        pytest.param(
+            replace(LEASE, boot_id=None), HERE, False, None, False, id="lease lacks boot id"
+        ),
+        pytest.param(replace(LEASE, pid=None), HERE, False, None, False, id="lease lacks pid"),
+        pytest.param(
+            replace(LEASE, pid_ns=None),
+            Origin("ci-1", "boot-a", None),
+            False,
+            None,
+            False,
+            id="here: no pid ns",
+        ),
+        pytest.param(
+            replace(LEASE, boot_id=None),
+            Origin("ci-1", None, HERE.pid_ns),
+            False,
+            None,
+            False,
+            id="here: no boot id",
+        ),
+    ],
+)
+def test_is_lease_orphaned(
+    lease: LeaseInfo, here: Origin, alive: bool, started: int | None, orphaned: bool
+) -> None:
+    """Only a holder of this host, boot and pid namespace that is gone or whose pid was reused."""
+    assert is_lease_orphaned(lease, here, alive=alive, start_ticks=started) is orphaned
+
+
+@pytest.mark.parametrize(
+    ("stat", "ticks"),
+    [
+        ("4242 (python3) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1 2", 98765),
+        ("4242 (a) b (c) S 1 4242 4242 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 555 1 2", 555),
+        ("4242 (x y z) R 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 7 0 0", 7),
+        ("4242 (python3) S 1 4242", None),
+        ("not a stat line", None),
+    ],
+)
+def test_parse_start_ticks(stat: str, ticks: int | None) -> None:
+    """Field 22 is counted from the last ')', so a command with spaces or ')' cannot shift it."""
+    assert _parse_start_ticks(stat) == ticks

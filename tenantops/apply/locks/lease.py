@@ -2,8 +2,13 @@
 
 A lease names its holder and expires on its own unless renewed, so a killed CI job
 frees its tenant after one TTL; while a lease is held, a background task renews it
-every third of its TTL. The stores that keep leases (files, Redis) live beside this
-module and know nothing of what an apply does.
+every third of its TTL, and :meth:`Lease.check` tells the holder, before each change,
+whether it may still make it. The stores that keep leases (files, Redis) live beside
+this module and know nothing of what an apply does.
+
+A lease also says where its holder runs (:class:`Origin`) and when that process
+started, so that a lease whose holder is certainly dead can be taken over at once:
+:func:`is_lease_orphaned` decides, and any doubt means waiting out the TTL.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ __all__ = [
     "Lease",
     "LeaseInfo",
     "LockStore",
+    "Origin",
     "acquire_polling",
     "check_args",
     "check_tenant",
+    "is_lease_orphaned",
     "iso",
     "new_lease",
 ]
@@ -43,9 +50,10 @@ _FIRST_POLL, _MAX_POLL = 0.05, 0.5
 class LeaseInfo:
     """Who holds a tenant's lease, and until when (unix seconds).
 
-    ``host``, ``pid`` and ``boot_id`` name the holding process, so that a run on the same
-    machine can tell that the holder died and take its lease over at once instead of
-    waiting out the TTL (leases written before they existed lack them).
+    ``host``, ``boot_id``, ``pid_ns``, ``pid`` and ``start_ticks`` (when that process
+    started, in clock ticks since boot) name the holding process, so that a run in the
+    same place can tell that the holder died and take its lease over at once instead of
+    waiting out the TTL (see :func:`is_lease_orphaned`; older leases lack some of them).
     """
 
     tenant: str
@@ -56,19 +64,16 @@ class LeaseInfo:
     host: str | None = None
     pid: int | None = None
     boot_id: str | None = None
+    pid_ns: str | None = None
+    start_ticks: int | None = None
 
     @property
     def is_orphaned(self) -> bool:
-        """Whether the holder ran on this machine, since its last boot, and has exited."""
-        if self.pid is None or self.host != _HOST or self.boot_id != _BOOT_ID or not _BOOT_ID:
+        """Whether the holder ran here and is certainly gone; see :func:`is_lease_orphaned`."""
+        if self.pid is None or self.pid <= 0:
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False  # alive, just someone else's
-        return False
+        alive, started = _look_up(self.pid)
+        return is_lease_orphaned(self, Origin.current(), alive=alive, start_ticks=started)
 
     @property
     def acquired_iso(self) -> str:
@@ -104,6 +109,10 @@ class LeaseInfo:
                 host=doc.get("host"),
                 pid=int(doc["pid"]) if doc.get("pid") is not None else None,
                 boot_id=doc.get("boot_id"),
+                pid_ns=doc.get("pid_ns"),
+                start_ticks=(
+                    int(doc["start_ticks"]) if doc.get("start_ticks") is not None else None
+                ),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"missing or mistyped field {exc}") from exc
@@ -128,8 +137,9 @@ class Lease:
     Attributes:
         info: the lease as last written (``expires_at`` moves on each renewal).
         ttl: seconds each renewal extends the lease by.
-        lost: True once a renewal found the lease broken or expired; the caller should
-            stop changing the tenant, since another run may now hold it.
+        lost: True once a renewal found the lease broken or expired, or none covered
+            it for a whole TTL; :meth:`check` then raises, since another run may now
+            hold the tenant.
         taken_over: the unexpired lease of a dead process on this machine that this one
             replaced, for the audit trail; ``None`` when the tenant was free.
     """
@@ -171,11 +181,29 @@ class Lease:
                 the lock store cannot be reached.
         """
         if self._released or not await self._refresh():
-            raise LockfileError(
-                f"lost the lock on tenant {self.info.tenant}: its lease expired or was "
-                "broken with `tenantops unlock`; another run may be changing it, so "
-                "stop and check before applying again"
-            )
+            raise self._lost_error()
+
+    def check(self) -> None:
+        """Raise unless this run may still change the tenant; call it before each change.
+
+        Asks no store: the background renewal finds a broken or taken lease, and a lease
+        that no renewal has covered for a whole TTL (the store unreachable) may have
+        expired and been taken, so it counts as lost as well.
+
+        Raises:
+            LockfileError: the lease was lost or released.
+        """
+        if asyncio.get_running_loop().time() >= self._valid_until:
+            self.lost = True
+        if self.lost or self._released:
+            raise self._lost_error()
+
+    def _lost_error(self) -> LockfileError:
+        return LockfileError(
+            f"lost the lock on tenant {self.info.tenant}: its lease expired or was "
+            "broken with `tenantops unlock`; another run may be changing it, so "
+            "stop and check before applying again"
+        )
 
     async def release(self) -> None:
         """Stop renewing and remove the lease if this run still holds it; idempotent.
@@ -287,16 +315,111 @@ def _locked_error(tenant: str, holder: LeaseInfo | None) -> LockfileError:
 
 
 def new_lease(tenant: str, holder: str, now: float, ttl: float) -> LeaseInfo:
+    here, pid = Origin.current(), os.getpid()
     return LeaseInfo(
         tenant=tenant,
         holder=holder,
         token=secrets.token_hex(16),
         acquired_at=now,
         expires_at=now + ttl,
-        host=_HOST,
-        pid=os.getpid(),
-        boot_id=_BOOT_ID,
+        host=here.host,
+        pid=pid,
+        boot_id=here.boot_id,
+        pid_ns=here.pid_ns,
+        start_ticks=_start_ticks(pid),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a process runs, as far as telling a lease's dead holder from a live one goes.
+
+    Containers on one kernel share its boot id and may share the host name
+    (``--uts=host``, ``--network host``), and a pid means one process only inside its
+    pid namespace: it takes all three to say that a pid names the same process here.
+
+    Attributes:
+        host: the host name.
+        boot_id: the kernel's boot id; None where unreadable (not Linux).
+        pid_ns: the pid namespace, e.g. ``pid:[4026531836]``; None where unreadable,
+            or where ``/proc`` belongs to another pid namespace than this process.
+    """
+
+    host: str
+    boot_id: str | None
+    pid_ns: str | None
+
+    @classmethod
+    def current(cls) -> Origin:
+        """Where this process runs now."""
+        return cls(host=_HOST, boot_id=_BOOT_ID or None, pid_ns=_pid_namespace())
+
+
+def is_lease_orphaned(
+    info: LeaseInfo, here: Origin, *, alive: bool, start_ticks: int | None
+) -> bool:
+    """Whether ``info``'s holder is certainly gone, so its lease may be taken before it expires.
+
+    Only a holder of the same host, boot and pid namespace as ``here`` can be judged.
+    It is gone when its pid is, or when the pid now names a process that started at
+    another time than the lease records (the pid was reused). Anything unknown, in the
+    lease or here, means not orphaned: the lease is then waited out.
+
+    Args:
+        info: the lease found.
+        here: where the judging process runs.
+        alive: whether ``info.pid`` names a live process here.
+        start_ticks: when that process started, in clock ticks since boot (None: unknown).
+    """
+    if info.pid is None or info.pid <= 0 or info.start_ticks is None:
+        return False  # an older lease, or one written without a /proc to read
+    if not (here.boot_id and here.pid_ns):
+        return False  # this process cannot tell where it runs
+    if (info.host, info.boot_id, info.pid_ns) != (here.host, here.boot_id, here.pid_ns):
+        return False
+    if not alive:
+        return True
+    return start_ticks is not None and start_ticks != info.start_ticks
+
+
+def _look_up(pid: int) -> tuple[bool, int | None]:
+    """Whether ``pid`` is alive in this pid namespace, and when it started (if readable)."""
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False, None
+    except (OSError, OverflowError):
+        pass  # PermissionError: alive, just someone else's; anything else: assume alive
+    return True, _start_ticks(pid)
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot; None where unreadable."""
+    try:
+        return _parse_start_ticks(Path(f"/proc/{pid}/stat").read_text())
+    except OSError:
+        return None
+
+
+def _parse_start_ticks(stat: str) -> int | None:
+    """Field 22 (``starttime``) of a ``/proc/<pid>/stat`` line; None if it is not one."""
+    # Field 2 is the command in parentheses, which may itself hold spaces and ')':
+    # count the fields from the last ')'. The first field after it is field 3.
+    _, paren, rest = stat.rpartition(")")
+    fields = rest.split()
+    if not paren or len(fields) < 20 or not fields[19].isdigit():
+        return None
+    return int(fields[19])
+
+
+def _pid_namespace() -> str | None:
+    """This process's pid namespace; None without Linux's /proc, or with another one's."""
+    try:
+        if os.readlink("/proc/self") != str(os.getpid()):
+            return None  # /proc of another pid namespace: its pids are not ours
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def _boot_id() -> str:
