@@ -19,6 +19,7 @@ from tenantops.apply.journal import JournalRecord
 from tenantops.apply.steps import (
     AssignRole,
     Deploy,
+    FinishRollback,
     RecordRecovered,
     Refuse,
     ResumeDeploy,
@@ -31,7 +32,16 @@ from tenantops.backends.base import RoleGrant
 from tenantops.core.diff import Change, iso_expiry
 from tenantops.core.plan import TenantPlan
 
-__all__ = ["History", "InFlight", "Observed", "Rendered", "decide", "history_of", "idempotency_key"]
+__all__ = [
+    "History",
+    "InFlight",
+    "Observed",
+    "PendingRollback",
+    "Rendered",
+    "decide",
+    "history_of",
+    "idempotency_key",
+]
 
 #: Audit events after which no deploy of the tenant is in flight. Not ``apply_failed``:
 #: a deploy whose answer was lost may still exist.
@@ -59,11 +69,22 @@ class InFlight:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingRollback:
+    """A rollback an earlier run requested and never saw end (a restore may still run)."""
+
+    rollback_id: str
+    reason: str
+    expected: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class History:
-    """What the audit trail says about the tenant: an unfinished deploy, past rollbacks."""
+    """What the audit trail says about the tenant: an unfinished deploy or rollback, past
+    rollbacks."""
 
     in_flight: InFlight | None = None
     rollbacks: int = 0
+    rolling_back: PendingRollback | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +118,7 @@ class Observed:
 def history_of(records: Iterable[JournalRecord], plan_id: str) -> History:
     """Fold the tenant's audit records (oldest first) into its :class:`History`."""
     pending: InFlight | None = None
+    rolling_back: PendingRollback | None = None
     rollbacks = 0
     for record in records:
         details = record.details
@@ -104,13 +126,22 @@ def history_of(records: Iterable[JournalRecord], plan_id: str) -> History:
             pending = InFlight(
                 str(details.get("idempotency_key")), str(details.get("model_sha256")), None
             )
+            rolling_back = None
         elif record.event == "deploy_accepted" and pending is not None:
             pending = InFlight(pending.key, pending.model_sha256, details.get("deployment_id"))
+        elif record.event == "rollback_requested":
+            target = details.get("rollback_of") or details.get("deployment_id")
+            if target:
+                expected = details.get("expected")
+                rolling_back = PendingRollback(
+                    str(target), str(details.get("reason") or "a failed deploy"), expected
+                )
         elif record.event in _DEPLOY_ENDED:
             pending = None
+            rolling_back = None
         if record.event == "rolled_back" and record.plan_id == plan_id:
             rollbacks += 1
-    return History(pending, rollbacks)
+    return History(pending, rollbacks, rolling_back)
 
 
 def decide(plan: TenantPlan, plan_id: str, observed: Observed | None) -> tuple[Step, ...]:
@@ -123,6 +154,14 @@ def decide(plan: TenantPlan, plan_id: str, observed: Observed | None) -> tuple[S
     """
     if plan.status == "error" or observed is None:
         return (Skip(f"not applied: the plan failed for it: {plan.error}"),)
+    rolling_back = observed.history.rolling_back
+    if rolling_back is not None:
+        # A restore may still be running: any write now would be lost in it or duplicated
+        # by it. The rollback comes first, whatever the plan says; what to deploy after
+        # it is for a plan made against the restored bot.
+        return (
+            FinishRollback(rolling_back.rollback_id, rolling_back.reason, rolling_back.expected),
+        )
     stale = _staleness(plan, observed)
     if stale is not None:
         return (Refuse(stale),)

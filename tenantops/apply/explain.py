@@ -13,6 +13,7 @@ from typing import assert_never
 from tenantops.apply.steps import (
     AssignRole,
     Deploy,
+    FinishRollback,
     RecordRecovered,
     Refuse,
     ResumeDeploy,
@@ -44,6 +45,11 @@ def explain_step(step: Step) -> str:
             return (
                 f"resume {which} a killed run left in flight (idempotency key {key}); "
                 "poll until it ends; roll back if it fails"
+            )
+        case FinishRollback(rollback_id=target, reason=reason):
+            return (
+                f"finish the rollback of {target} that a killed run began ({reason}), "
+                "then stop: plan again to deploy"
             )
         case RecordRecovered(deployment_id=deployment_id):
             which = f"deployment {deployment_id}" if deployment_id else "a deployment"

@@ -13,7 +13,12 @@ so the tenant's apply ends as failed, recorded in the audit trail.
 Crash safety comes from the decisions: a deploy left in flight by a killed run is
 resumed with the key it recorded (the server answers the same deployment), and a
 model a killed run deployed but never recorded is recognised by its hash in the live
-export and recorded without a second deployment.
+export and recorded without a second deployment. A deploy whose writes the API refused
+part-way (a 4xx after the backend reported a ``rollback_id``) is rolled back at once,
+as the same writes would be refused again; one that got no answer (5xx, a cut
+connection, retries run out) stays in flight, and the next run converges from where it
+stopped. A rollback a killed run requested is finished by the next run before anything
+else.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +45,7 @@ from tenantops.apply.locks import Lease, LockStore
 from tenantops.apply.steps import (
     AssignRole,
     Deploy,
+    FinishRollback,
     RecordRecovered,
     Refuse,
     ResumeDeploy,
@@ -285,6 +292,10 @@ class Applier:
                         run.deployment_id = deployment_id
                         if not await self._deploy(run, key=key, resumed=True):
                             return run.result("rolled_back", "; ".join(run.notes))
+                    case FinishRollback(rollback_id=target, reason=reason, expected=expected):
+                        why = f"{reason} (a killed run began this rollback; plan again)"
+                        await self._roll_back(run, target, why, expected=expected)
+                        return run.result("rolled_back", "; ".join(run.notes))
                     case RecordRecovered(deployment_id=deployment_id):
                         run.deployment_id = deployment_id
                         self._record_run(run, "deploy_succeeded", recovered=True)
@@ -321,17 +332,34 @@ class Applier:
             workspace=workspace,
             resumed=resumed,
         )
+        # Set once the backend says writes may begin (its backup is recorded first).
+        undo: list[str] = []
+
+        def heard(event: str, details: Mapping[str, Any]) -> None:
+            self._record_run(run, event, **details)
+            if details.get("rollback_id"):
+                undo.append(str(details["rollback_id"]))
+
         try:
             deployment = await self.backend.deploy(
                 run.desired.model,
                 target_workspace=workspace,
                 idempotency_key=key,
-                on_event=lambda event, details: self._record_run(run, event, **details),
+                locale=run.desired.tenant.params.lang_code,
+                on_event=heard,
             )
         except ApiStatusError as exc:
-            if 400 <= exc.status < 500 and exc.status != 429:
-                # Refused outright: no deployment exists, nothing is in flight.
-                self._record_run(run, "deploy_rejected", status=exc.status, code=exc.code)
+            if not 400 <= exc.status < 500 or exc.status == 429:
+                raise  # no answer worth trusting: in flight, the next run resumes it
+            if undo:
+                # Refused part-way (a 413, a 400): writes may have happened, and the same
+                # writes would be refused again. Left so, the bot would be half one model
+                # and half the other: restore the backup.
+                why = f"the deploy was refused part-way: {describe_error(exc)}"
+                await self._roll_back(run, undo[-1], why, expected=run.plan.live_fingerprint)
+                return False
+            # Refused before any write: no deployment exists, nothing is in flight.
+            self._record_run(run, "deploy_rejected", status=exc.status, code=exc.code)
             raise
         run.deployment_id = deployment.deployment_id
         self._record_run(run, "deploy_accepted")
@@ -340,7 +368,9 @@ class Applier:
             self._record_run(run, "deploy_succeeded")
             run.deployed = True
             return True
-        await self._roll_back(run, deployment.deployment_id, reason)
+        await self._roll_back(
+            run, deployment.deployment_id, reason, expected=run.plan.live_fingerprint
+        )
         return False
 
     async def _await_deployment(self, deployment_id: str) -> tuple[DeploymentStatus | None, str]:
@@ -358,24 +388,33 @@ class Applier:
         detail = f": {status.error_detail}" if status.error_detail else ""
         return status, f"deployment {status.status}{detail}"
 
-    async def _roll_back(self, run: _Run, deployment_id: str, reason: str) -> None:
-        """Roll back, then check the workspace is back to what the plan was made against."""
+    async def _roll_back(
+        self, run: _Run, target: str, reason: str, *, expected: str | None
+    ) -> None:
+        """Roll ``target`` back, then check the workspace's fingerprint is ``expected``
+        (what it was before the deploy).
+
+        The request is recorded first, with both: a run killed before ``rolled_back``
+        leaves the next run a rollback to finish (:class:`FinishRollback`).
+        """
         reason = run.redactor.text(reason)
         # Lost, the deployment is left in flight for whoever holds the tenant now (the
         # next run resumes it): rolling back could undo that run's own deploy.
         run.check_lease()
-        self._record_run(run, "rollback_requested", reason=reason)
-        status = await self.backend.rollback(deployment_id)
-        restored = await self._is_as_planned_against(run)
+        self._record_run(
+            run, "rollback_requested", reason=reason, rollback_of=target, expected=expected
+        )
+        status = await self.backend.rollback(target)
+        restored = await self._live_is(run, expected)
         self._record_run(run, "rolled_back", reason=reason, status=status.status, verified=restored)
         run.notes.append(f"rolled back: {reason}")
         if restored is False:
             run.notes.append("the bot does not match its export from before the deploy: check it")
 
-    async def _is_as_planned_against(self, run: _Run) -> bool | None:
-        """Whether the live bot is what the plan was made against (``None``: can't tell now)."""
-        assert run.desired is not None
-        assert run.desired.model is not None
+    async def _live_is(self, run: _Run, expected: str | None) -> bool | None:
+        """Whether the live bot's fingerprint is ``expected`` (``None``: can't tell now)."""
+        if expected is None or run.desired is None or run.desired.model is None:
+            return None
         try:
             live = await export_live(
                 self.backend,
@@ -385,7 +424,7 @@ class Applier:
             )
         except ApiError:
             return None  # the rollback itself succeeded; drift will tell later
-        return fingerprint(live) == run.plan.live_fingerprint
+        return fingerprint(live) == expected
 
     # ------------------------------------------------------------------ roles and lockfile
 

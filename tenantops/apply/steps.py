@@ -13,6 +13,7 @@ from dataclasses import dataclass
 __all__ = [
     "AssignRole",
     "Deploy",
+    "FinishRollback",
     "RecordRecovered",
     "Refuse",
     "ResumeDeploy",
@@ -67,6 +68,22 @@ class RecordRecovered:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishRollback:
+    """Carry out the rollback a killed run requested and never saw end, and stop there.
+
+    Attributes:
+        rollback_id: what the killed run asked :meth:`Backend.rollback` to undo.
+        reason: why it rolled back.
+        expected: the live fingerprint the workspace had before that deploy, to check
+            the rollback against (``None`` when the trail does not say).
+    """
+
+    rollback_id: str
+    reason: str
+    expected: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AssignRole:
     """Give ``user_id`` the role (``expires_at`` as ISO 8601, or ``None``)."""
 
@@ -101,6 +118,7 @@ Step = (
     | Refuse
     | Deploy
     | ResumeDeploy
+    | FinishRollback
     | RecordRecovered
     | AssignRole
     | RevokeRole

@@ -91,12 +91,17 @@ class Backend(Protocol):
         *,
         target_workspace: str,
         idempotency_key: str,
+        locale: str | None = None,
         on_event: EventSink | None = None,
     ) -> Deployment:
         """Start deploying ``model``; the same key again answers the same deployment.
 
-        ``on_event(name, details)`` hears what the journal must hold before the deploy
-        goes on (a backup snapshot taken before the first write); it may raise to stop.
+        ``locale`` is the tenant's ``langCode``, as for :meth:`export_bot`: a deploy
+        writes where the export reads. ``on_event(name, details)`` hears what the
+        journal must hold before the deploy goes on (a backup snapshot taken before the
+        first write); it may raise to stop. An event whose details carry
+        ``rollback_id`` says that writes may begin: from then on, a deploy that raises
+        may have changed the workspace, and ``rollback(rollback_id)`` undoes it.
         """
         ...
 

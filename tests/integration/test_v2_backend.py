@@ -238,3 +238,27 @@ def test_apply_json_carries_results_and_the_quota_use(sim: SimServer, repo: Path
     # The apply phase's own calls (the plan before it is paced and counted apart).
     assert 0 < doc["quota"]["calls"] < served
     assert (doc["quota"]["tenants"], doc["quota"]["etaSeconds"]) == (len(TENANTS), 0.0)
+
+
+def test_without_lang_code_the_deploy_writes_the_primary_locale(
+    sim: SimServer, repo: Path
+) -> None:
+    """No langCode: export reads the primary locale, so the deploy writes there too (not
+    the base's metadata.locale) and a second plan is empty."""
+    locales = [{"name": "de-DE", "primary": True}, {"name": "en-US"}]
+    project = seed(sim, "acme-de", locales=locales)
+    path = repo / "tenants/acme.yaml"
+    text = re.sub(r"(?m)^workspace: .*$", f"workspace: {project}", path.read_text())
+    path.write_text(re.sub(r"(?m)^  langCode: .*\n", "", text))
+
+    code, out, err = run("apply", "--auto-approve", "acme")
+    assert code == 0, out + err
+
+    code, out, err = run("plan", "acme", "--detailed-exitcode")
+    assert code == 0, out + err
+    (german,) = docs(sim, "locales", projectReference=project, name="de-DE")
+    flow = flow_of(sim, project)
+    intents = {i["_id"] for i in docs(sim, "intents", flowReference=flow)}
+    sentences = [s for s in state(sim)["tables"]["sentences"] if s["intentReference"] in intents]
+    assert sentences
+    assert {s["localeReference"] for s in sentences} == {german["_id"]}

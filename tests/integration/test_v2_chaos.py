@@ -216,16 +216,21 @@ def writes(sim: SimServer) -> int:
     return sum(int(n) for route, n in routes.items() if not route.startswith("GET "))
 
 
-def kill_after_writes(repo: Path, sim: SimServer, count: int, extra: float) -> bool:
-    """Start an apply and SIGKILL it ``extra`` seconds after its ``count``-th write call;
-    answers whether it was still running then (else it ended first)."""
-    before = writes(sim)
-    victim = subprocess.Popen(
+def start_apply(repo: Path, sim: SimServer) -> subprocess.Popen[bytes]:
+    """An apply running in the background, its output discarded (it is to be killed)."""
+    return subprocess.Popen(
         command(repo, *apply_args()),
         env=env_for(sim),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def kill_after_writes(repo: Path, sim: SimServer, count: int, extra: float) -> bool:
+    """Start an apply and SIGKILL it ``extra`` seconds after its ``count``-th write call;
+    answers whether it was still running then (else it ended first)."""
+    before = writes(sim)
+    victim = start_apply(repo, sim)
     deadline = time.monotonic() + 60
     while victim.poll() is None and writes(sim) - before < count:
         assert time.monotonic() < deadline, "the apply made no progress for 60 s"
@@ -368,26 +373,28 @@ def test_role_with_expiry_converges(tmp_path: Path) -> None:
         assert plan.returncode == 0, plan.stdout
 
 
+def kill_once_a_failing_training_reaches(repo: Path, sim: SimServer, task: str) -> None:
+    """Make the next training of the (only) project fail, start an apply, and SIGKILL it
+    as soon as a ``task`` task exists (``trainIntents``, or the ``restoreSnapshot`` of
+    the rollback that follows the failure)."""
+    (project,) = tables(sim)["projects"]
+    failing = sim.admin("POST", f"/_sim/projects/{project['_id']}/fail-next-training", json={})
+    assert failing.status_code == 200, failing.text
+    victim = start_apply(repo, sim)
+    deadline = time.monotonic() + 60
+    while not any(t["name"] == task for t in tables(sim)["tasks"]):
+        assert victim.poll() is None, f"the apply ended before a {task} task began"
+        assert time.monotonic() < deadline, f"no {task} task began"
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+
 def test_training_that_failed_after_a_kill_is_not_recorded_as_success(tmp_path: Path) -> None:
     """Killed while its training runs (and then fails), a deploy is not recorded as succeeded."""
     with v2_sim("--task-seconds", "1.5") as sim:
         repo = make_repo(tmp_path / "repo", sim, ("acme",))
-        (project,) = tables(sim)["projects"]
-        failing = sim.admin("POST", f"/_sim/projects/{project['_id']}/fail-next-training", json={})
-        assert failing.status_code == 200, failing.text
-        victim = subprocess.Popen(
-            command(repo, *apply_args()),
-            env=env_for(sim),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while not any(t["name"] == "trainIntents" for t in tables(sim)["tasks"]):
-            assert victim.poll() is None, "the apply ended before its training began"
-            assert time.monotonic() < deadline, "training never began"
-            time.sleep(0.02)
-        victim.send_signal(signal.SIGKILL)
-        victim.wait()
+        kill_once_a_failing_training_reaches(repo, sim, "trainIntents")
         time.sleep(1.5)  # the training ends, in error
         tenantops(repo, sim, *apply_args())
         failed = {
@@ -423,3 +430,67 @@ def test_a_rotated_secret_does_not_appear_in_the_plan(tmp_path: Path) -> None:
         assert "crmAuthToken" in plan.stdout
         assert "rotated-acme-crm-token-9d2f" not in plan.stdout
         assert TENANT_SECRETS["ACME_CRM_TOKEN"] not in plan.stdout
+
+
+# --------------------------------------------------------------------------- rollbacks
+
+
+def planned_changes(repo: Path, sim: SimServer, tenant: str) -> list[Any]:
+    """What plan would change for ``tenant``: the same list means the same live bot."""
+    plan = tenantops(repo, sim, "plan", tenant, "--format", "json")
+    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-2000:]
+    return list(json.loads(plan.stdout)["tenants"][0]["changes"])
+
+
+def add_faq(repo: Path, tenant: str, name: str, examples: Iterable[str]) -> None:
+    """A tenant FAQ (an intent of the rendered model) with these examples."""
+    path = repo / f"tenants/{tenant}.yaml"
+    faq = f"    - name: {name}\n      examples: {json.dumps(list(examples))}\n"
+    path.write_text(path.read_text().replace("  faqs:\n", "  faqs:\n" + faq, 1))
+
+
+def test_a_deploy_refused_after_its_first_write_is_rolled_back(tmp_path: Path) -> None:
+    """A 400 part-way through the writes (an intent over the API's 200 sentences) restores
+    the backup: no half-deployed bot, recorded as rolled back, not as rejected."""
+    with v2_sim("--task-seconds", "0.1") as sim:
+        repo = make_repo(tmp_path / "repo", sim, ("acme",))
+        assert tenantops(repo, sim, *apply_args()).returncode == 0
+        add_faq(repo, "acme", "too_many", (f"question number {i}" for i in range(201)))
+        before = planned_changes(repo, sim, "acme")
+        assert any("too_many" in json.dumps(c) for c in before)
+
+        applied = tenantops(repo, sim, *apply_args())
+
+        assert applied.returncode == 1, applied.stdout + applied.stderr
+        assert "rolled_back" in applied.stdout
+        assert "refused part-way" in applied.stdout
+        assert not [i for i in tables(sim)["intents"] if i["name"] == "too_many"]
+        assert planned_changes(repo, sim, "acme") == before
+        events = [r["event"] for r in audit_records(repo)]
+        assert "deploy_rejected" not in events
+        (rolled,) = [r for r in audit_records(repo) if r["event"] == "rolled_back"]
+        assert rolled["details"]["verified"] is True
+        assert verify(repo / "audit") == []
+
+
+def test_a_rollback_killed_mid_restore_is_finished_by_the_next_run(tmp_path: Path) -> None:
+    """Killed while its restore runs, a rollback is finished by the next run before any
+    write: nothing is duplicated and the project matches its export from before."""
+    with v2_sim("--task-seconds", "1.0") as sim:
+        repo = make_repo(tmp_path / "repo", sim, ("acme",))
+        assert tenantops(repo, sim, *apply_args()).returncode == 0
+        new_wave(repo, 1)
+        before = planned_changes(repo, sim, "acme")
+        kill_once_a_failing_training_reaches(repo, sim, "restoreSnapshot")
+
+        finished = tenantops(repo, sim, *apply_args())
+
+        assert finished.returncode == 1, finished.stdout + finished.stderr
+        assert "a killed run began this rollback" in finished.stdout
+        assert duplicates(tables(sim)) == []
+        assert planned_changes(repo, sim, "acme") == before
+        assert verify(repo / "audit") == []
+        # The rollback is over: the next run deploys the wave, and plan is empty after it.
+        assert tenantops(repo, sim, *apply_args()).returncode == 0
+        assert planned_changes(repo, sim, "acme") == []
+        assert duplicates(tables(sim)) == []

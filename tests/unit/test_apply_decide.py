@@ -12,6 +12,7 @@ from tenantops.apply.decide import (
     History,
     InFlight,
     Observed,
+    PendingRollback,
     Rendered,
     decide,
     history_of,
@@ -21,6 +22,7 @@ from tenantops.apply.explain import explain_steps
 from tenantops.apply.steps import (
     AssignRole,
     Deploy,
+    FinishRollback,
     RecordRecovered,
     Refuse,
     ResumeDeploy,
@@ -238,6 +240,46 @@ def test_history_counts_rollbacks_of_this_plan_only() -> None:
     assert history_of(records, PLAN_ID).rollbacks == 2
 
 
+def test_history_keeps_a_rollback_a_killed_run_requested() -> None:
+    """rollback_requested with no rolled_back after it is a rollback to finish."""
+    records = [
+        Record("deploy_requested", details={"idempotency_key": "k", "model_sha256": MODEL}),
+        Record("backup_snapshot", details={"rollback_id": "p/s/"}),
+        Record(
+            "rollback_requested", details={"reason": "r", "rollback_of": "p/s/", "expected": LIVE}
+        ),
+        Record("apply_failed"),
+    ]
+    assert history_of(records, PLAN_ID).rolling_back == PendingRollback("p/s/", "r", LIVE)
+    assert history_of([*records, Record("rolled_back")], PLAN_ID).rolling_back is None
+
+
+def test_history_reads_the_rollback_target_of_older_records() -> None:
+    """Records from before rollback_of named the deployment only: that is the target."""
+    records = [Record("rollback_requested", details={"deployment_id": "dep-3", "reason": "r"})]
+    assert history_of(records, PLAN_ID).rolling_back == PendingRollback("dep-3", "r", None)
+
+
+@pytest.mark.parametrize(
+    "seen",
+    [
+        observed(MODEL, status="failed"),  # the model is live: would otherwise resume
+        observed("u" * 64),  # live moved: would otherwise be refused as stale
+        observed(rendered="its config no longer loads"),
+    ],
+)
+def test_a_rollback_left_unfinished_comes_first_and_alone(seen: Observed) -> None:
+    """Whatever the plan and the live bot say, an unfinished rollback is finished first
+    and nothing else is done: a restore may still run, and a write would be lost in it."""
+    pending = PendingRollback("p/s/", "training failed", LIVE)
+    flight = InFlight("k", MODEL, "p/s/t")
+    history = History(flight, 0, pending)
+    seen = Observed(seen.rendered, seen.live_fingerprint, history, None, seen.in_flight_status)
+    assert decide(make_plan(INTENT, ASSIGN), PLAN_ID, seen) == (
+        FinishRollback("p/s/", "training failed", LIVE),
+    )
+
+
 def test_explain_describes_every_step() -> None:
     """The dry run's sentences name what apply would do, one per step."""
     flight = InFlight("k", MODEL, "dep-7")
@@ -249,3 +291,7 @@ def test_explain_describes_every_step() -> None:
         "record the planned model as applied in the lockfile",
     ]
     assert explain_steps(()) == ["nothing to do"]
+    assert explain_steps((FinishRollback("dep-7", "training failed"),)) == [
+        "finish the rollback of dep-7 that a killed run began (training failed), "
+        "then stop: plan again to deploy"
+    ]

@@ -10,7 +10,9 @@ is snapshot-guarded and converged by name (see :mod:`.writer`), then trained:
 3. training of the tenant's locale starts; the deployment is that task.
 
 The deployment id is ``<project>/<backup snapshot>/<training task>``: status reads the
-task, and a rollback cancels it if it still runs and restores the backup. Nothing here
+task, and a rollback cancels it if it still runs and restores the backup. A deploy that
+stops between the backup and the training is rolled back by the ``rollback_id``
+``<project>/<backup snapshot>/`` it reported with the backup: the restore alone. Nothing here
 remembers an ``_id`` across a write or a restore: the only cache is the last
 :class:`~tenantops.backends.cognigy_v2.view.ProjectView` read, dropped on every write.
 """
@@ -33,7 +35,7 @@ from tenantops.backends.base import (
 )
 from tenantops.backends.cognigy_v2.http import V2Http
 from tenantops.backends.cognigy_v2.snapshots import restore, take_backup
-from tenantops.backends.cognigy_v2.tasks import FINAL, task_id_of
+from tenantops.backends.cognigy_v2.tasks import FINAL, task_id_of, wait_task
 from tenantops.backends.cognigy_v2.view import ProjectView, read_project
 from tenantops.backends.cognigy_v2.writer import converge
 from tenantops.core.model import BotDoc, RoleGrant
@@ -43,6 +45,7 @@ from tenantops.errors import (
     NotFoundError,
     RelayError,
     ServerError,
+    TaskFailedError,
     TransportError,
 )
 
@@ -108,11 +111,15 @@ class CognigyV2Backend:
         *,
         target_workspace: str,
         idempotency_key: str,
+        locale: str | None = None,
         on_event: EventSink | None = None,
     ) -> Deployment:
-        """Back up, converge and train (see the module docstring)."""
+        """Back up, converge and train (see the module docstring).
+
+        ``locale`` is the tenant's ``langCode`` (``None``: the primary locale), the
+        locale its export reads: writing another would never converge.
+        """
         flow = str(model["botId"])
-        locale = (model.get("metadata") or {}).get("locale")
         backup = await take_backup(
             self.http,
             target_workspace,
@@ -121,7 +128,15 @@ class CognigyV2Backend:
             timeout=self.task_timeout,
         )
         if on_event is not None:
-            on_event("backup_snapshot", {"snapshot_id": backup, "name": f"{idempotency_key}-pre"})
+            on_event(
+                "backup_snapshot",
+                {
+                    "snapshot_id": backup,
+                    "name": f"{idempotency_key}-pre",
+                    # Restores the backup; no training to stop yet (see rollback()).
+                    "rollback_id": f"{target_workspace}/{backup}/",
+                },
+            )
         view = await self._converge(target_workspace, flow, locale, model)
         answer = await self.http.post(
             f"flows/{view.flow_id}/intents/train", {"localeId": view.locale_id, "mode": "full"}
@@ -149,6 +164,8 @@ class CognigyV2Backend:
     async def deployment_status(self, deployment_id: str) -> DeploymentStatus:
         """The training task's state: done is success, error or cancelled is failure."""
         _, _, task_id = _parts(deployment_id)
+        if not task_id:
+            raise NotFoundError(f"{deployment_id!r} started no training", status=404)
         task = await self.http.get(f"tasks/{task_id}")
         status = str(task.get("status"))
         if status == "done":
@@ -161,15 +178,32 @@ class CognigyV2Backend:
         )
 
     async def rollback(self, deployment_id: str) -> DeploymentStatus:
-        """Stop the training if it still runs, then restore the backup snapshot."""
+        """Stop the training if it still runs, then restore the backup snapshot.
+
+        ``deployment_id`` may name no training (``<project>/<backup>/``, the
+        ``rollback_id`` of a deploy that stopped before it): then the restore alone.
+        """
         project, backup, task_id = _parts(deployment_id)
-        task = await self.http.get(f"tasks/{task_id}")
-        if task.get("status") not in FINAL:
-            with contextlib.suppress(ConflictError):  # it ended meanwhile
-                await self.http.post(f"tasks/{task_id}/cancel")
+        if task_id:
+            task = await self.http.get(f"tasks/{task_id}")
+            if task.get("status") not in FINAL:
+                with contextlib.suppress(ConflictError):  # it ended meanwhile
+                    await self.http.post(f"tasks/{task_id}/cancel")
         self._views.clear()
+        await self._await_restores(project)
         await restore(self.http, project, backup, timeout=self.task_timeout)
         return DeploymentStatus(deploymentId=deployment_id, status="rolled_back")
+
+    async def _await_restores(self, project: str) -> None:
+        """Let a restore that a killed run started end first: two restores running at
+        once would each rebuild the project, and it would hold everything twice."""
+        for task in await self.http.list_all("tasks", projectId=project):
+            if task.get("name") == "restoreSnapshot" and task.get("status") not in FINAL:
+                # However it ends, the backup is restored again after it.
+                with contextlib.suppress(TaskFailedError):
+                    await wait_task(
+                        self.http, str(task["_id"]), timeout=self.task_timeout, what="a restore"
+                    )
 
     # ------------------------------------------------------------------ roles
 
@@ -261,7 +295,8 @@ class CognigyV2Backend:
 
 
 def _parts(deployment_id: str) -> tuple[str, str, str]:
+    """``<project>/<backup>/<training task>``; the task is empty before training began."""
     project, backup, task = [*deployment_id.split("/"), "", "", ""][:3]
-    if not (project and backup and task):
+    if not (project and backup):
         raise ApiError(f"{deployment_id!r} is not a cognigy-v2 deployment id")
     return project, backup, task

@@ -174,11 +174,13 @@ class PlatformClient:
         *,
         target_workspace: str,
         idempotency_key: str,
+        locale: str | None = None,
         on_event: EventSink | None = None,
     ) -> Deployment:
         """``POST /api/v1/bot/deploy`` with an ``Idempotency-Key``, so retries are safe.
 
-        The server keeps its own rollback point, so there is no event to report.
+        The server keeps its own rollback point, so there is no event to report; a
+        contract bot is one document, so ``locale`` selects nothing.
         """
         data = await self._json(
             "POST",
