@@ -240,9 +240,7 @@ def test_apply_json_carries_results_and_the_quota_use(sim: SimServer, repo: Path
     assert (doc["quota"]["tenants"], doc["quota"]["etaSeconds"]) == (len(TENANTS), 0.0)
 
 
-def test_without_lang_code_the_deploy_writes_the_primary_locale(
-    sim: SimServer, repo: Path
-) -> None:
+def test_without_lang_code_the_deploy_writes_the_primary_locale(sim: SimServer, repo: Path) -> None:
     """No langCode: export reads the primary locale, so the deploy writes there too (not
     the base's metadata.locale) and a second plan is empty."""
     locales = [{"name": "de-DE", "primary": True}, {"name": "en-US"}]
@@ -262,3 +260,21 @@ def test_without_lang_code_the_deploy_writes_the_primary_locale(
     sentences = [s for s in state(sim)["tables"]["sentences"] if s["intentReference"] in intents]
     assert sentences
     assert {s["localeReference"] for s in sentences} == {german["_id"]}
+
+
+def test_the_acting_user_s_role_is_never_changed(sim: SimServer, repo: Path) -> None:
+    """A tenant that lists the user tenantops acts as: apply refuses to change its role
+    (an admin made editor would lock tenantops out), and the member keeps its role."""
+    members = [{"email": "ops@example.com", "roles": ["admin"]}]
+    project = seed(sim, "acme-ops", members=members)
+    path = repo / "tenants/acme.yaml"
+    text = re.sub(r"(?m)^workspace: .*$", f"workspace: {project}", path.read_text())
+    path.write_text(text + "  - userId: ops@example.com\n    roleId: editor\n")
+
+    code, out, err = run("apply", "--auto-approve", "acme")
+
+    assert code == 1, out + err
+    assert "refusing to change the role of ops@example.com" in out
+    (ops,) = [u for u in docs(sim, "users") if u["email"] == "ops@example.com"]
+    (member,) = docs(sim, "members", projectReference=project, userReference=ops["_id"])
+    assert member["roles"] == ["admin"]

@@ -230,8 +230,14 @@ class CognigyV2Backend:
         """Make ``user_id`` (an e-mail) a member with exactly ``role_id``.
 
         Cognigy.AI has no role expiry: tenantops enforces ``expiresAt`` itself (plan
-        revokes an expired role, drift reports it).
+        revokes an expired role, drift reports it). The user tenantops acts as is never
+        changed: taking its admin role away would lock tenantops out.
         """
+        if user_id == await self._acting_user():
+            raise ApiError(
+                f"refusing to change the role of {user_id}: tenantops acts as this user "
+                "(its API key or OAuth client); remove it from the tenant's roles"
+            )
         member = await self._member(workspace_id, user_id, create=True)
         path = f"projects/{workspace_id}/members/{member['_id']}"
         if role_id not in member.get("roles", []):
