@@ -131,7 +131,12 @@ def _v2_app(options: dict[str, Any]) -> Any:
     type=click.Path(file_okay=False, path_type=Path),
     help="Seed from DIR/state.json and keep state there across restarts (default: memory).",
 )
-@click.option("--token-ttl", type=click.IntRange(1), default=3600, help="Token lifetime, seconds.")
+@click.option(
+    "--token-ttl",
+    type=click.IntRange(0),
+    default=3600,
+    help="Token lifetime, seconds; 0 issues tokens the API refuses (born expired).",
+)
 @click.option(
     "--deploy-seconds",
     type=click.FloatRange(0.0),

@@ -13,6 +13,8 @@ classes; a call that got no answer goes through
   failures, with full-jitter backoff.
 - Lists come in ``{items, total, nextCursor, previousCursor}`` pages of at most 100;
   older servers name the cursor ``next``.
+- With OAuth2, a 401 gets one fresh token per request; a fresh token refused too is
+  raised (:class:`~tenantops.errors.UnauthorizedError`): fetching more would loop.
 """
 
 from __future__ import annotations
@@ -191,7 +193,26 @@ class V2Http:
     async def _send(
         self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any
     ) -> Any:
+        response, token = await self._exchange(method, path, params=params, json=json)
+        if response.status_code == 401 and token is not None:
+            # The token died early (revoked, the server restarted): one fresh token for
+            # this request. Unless another request already replaced it, it goes.
+            if self._token is token:
+                self._token = None
+            response, _ = await self._exchange(method, path, params=params, json=json)
+            if response.status_code == 401:
+                # A token fresh from the endpoint refused too: no expiry, the answer stands.
+                raise _problem(response, method, path, hint=self._refused_token_hint())
+        if response.is_success:
+            return _json(response)
+        raise _problem(response, method, path)
+
+    async def _exchange(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None, json: Any
+    ) -> tuple[httpx.Response, tuple[str, float] | None]:
+        """One call and its answer, with the OAuth token it went with (``None``: the key)."""
         headers = await self._auth_headers()
+        token = None if self._api_key else self._token
         self.calls[f"{method} {_route(path)}"] += 1
         async with self._slot():
             try:
@@ -201,12 +222,14 @@ class V2Http:
             except NO_ANSWER as exc:
                 url = f"{self._http.base_url}{path.lstrip('/')}"
                 raise no_answer_error(exc, method, url) from exc
-        if response.status_code == 401 and self._api_key is None and self._token is not None:
-            self._token = None  # expired early: one fresh token, then the answer stands
-            return await self._send(method, path, params=params, json=json)
-        if response.is_success:
-            return _json(response)
-        raise _problem(response, method, path)
+        return response, token
+
+    def _refused_token_hint(self) -> str:
+        return (
+            f"; the API refused a fresh token from {self._token_url} for client "
+            f"{self._oauth[0]!r}: check that api.tokenUrl belongs to the installation at "
+            f"{self.base_url} and that the client's user may use the API"
+        )
 
     def _slot(self) -> Any:
         return self._pacer.slot() if self._pacer else nullcontext()
@@ -264,8 +287,13 @@ def _json(response: httpx.Response) -> Any:
         ) from exc
 
 
-def _problem(response: httpx.Response, method: str, path: str) -> ApiStatusError:
-    """An RFC 7807 answer as the matching error; keyed on ``status`` and ``code`` only."""
+def _problem(
+    response: httpx.Response, method: str, path: str, *, hint: str | None = None
+) -> ApiStatusError:
+    """An RFC 7807 answer as the matching error; keyed on ``status`` and ``code`` only.
+
+    ``hint`` replaces the status's own advice on what to do next.
+    """
     try:
         body = response.json()
     except ValueError:
@@ -276,11 +304,12 @@ def _problem(response: httpx.Response, method: str, path: str) -> ApiStatusError
     trace = body.get("traceId")
     kind = _BY_STATUS.get(status, ServerError if status >= 500 else ApiStatusError)
     where = f"{method} /new/v2.0/{path.lstrip('/')}"
-    hint = {
-        401: "; check the API key (api.apiKey or COGNIGY_API_KEY)",
-        403: "; the key's user lacks a role in this project",
-        429: "; the quota is spent: lower api.rateLimit or spread the fleet with --shard",
-    }.get(status, "")
+    if hint is None:
+        hint = {
+            401: "; check the API key (api.apiKey or COGNIGY_API_KEY)",
+            403: "; the key's user lacks a role in this project",
+            429: "; the quota is spent: lower api.rateLimit or spread the fleet with --shard",
+        }.get(status, "")
     return kind(
         f"{where}: {status} {detail}{hint}" + (f" (trace {trace})" if trace else ""),
         status=status,

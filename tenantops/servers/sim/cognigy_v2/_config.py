@@ -104,7 +104,8 @@ class V2Config:
     Attributes:
         api_keys: accepted API keys; none means :data:`DEFAULT_API_KEY`.
         oauth_clients: accepted OAuth2 clients; none means :data:`DEFAULT_OAUTH_CLIENT`.
-        token_ttl: seconds an access token lives (``expires_in``).
+        token_ttl: seconds an access token lives (``expires_in``); 0 issues tokens
+            that are expired at once, a token endpoint whose tokens the API refuses.
         task_seconds: how long a task runs: ``queued`` for the first quarter,
             ``active`` for the rest, then ``done`` or ``error``.
         max_snapshots: snapshots per project (Cognigy's ``MAX_AMOUNT_SNAPSHOTS_IN_AGENT``).
