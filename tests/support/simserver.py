@@ -76,6 +76,19 @@ class SimServer:
         with self.client() as client:
             return client.request(method, path, **kwargs)
 
+    def seed_project(self, **project: Any) -> dict[str, Any]:
+        """cognigy-v2: seed one project (``POST /_sim/seed``); answers its id map."""
+        response = self.admin("POST", "/_sim/seed", json={"projects": [project]})
+        assert response.status_code == 201, response.text
+        return dict(response.json()["projects"][0])
+
+    def fault_next(self, route: str, status: int, *, processed: bool = False) -> None:
+        """cognigy-v2: the next request to ``route`` (``DELETE /v2.0/lexicons/{lexiconId}``)
+        meets ``status``, after processing it with ``processed`` (``POST /_sim/faults/next``)."""
+        body = {"route": route, "status": status, "processed": processed}
+        response = self.admin("POST", "/_sim/faults/next", json=body)
+        assert response.status_code == 200, response.text
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -139,6 +139,49 @@ async def test_reset_rate_drops_the_connection_after_processing(client: httpx.As
     assert [p["name"] for p in (await client.get("/v2.0/projects")).json()["items"]] == ["dropped"]
 
 
+async def test_scripted_faults_meet_the_next_requests_to_their_route(
+    client: httpx.AsyncClient,
+) -> None:
+    """POST /_sim/faults/next: a processed request answered 502 (its work done), an
+    unprocessed 409, each once and only on its route; a cut without processing."""
+    queued = await client.post(
+        "/_sim/faults/next",
+        json={"route": "POST /v2.0/projects", "status": 502, "processed": True},
+    )
+    assert queued.json() == {
+        "next": [{"route": "POST /v2.0/projects", "status": 502, "processed": True}]
+    }
+    await client.post("/_sim/faults/next", json={"route": "GET /v2.0/projects", "status": 409})
+    lost = await client.post("/v2.0/projects", json={"name": "kept"})
+    assert (lost.status_code, lost.json()["code"]) == (502, 502)
+    refused = await client.get("/v2.0/projects")
+    assert (refused.status_code, refused.json()["code"]) == (409, 1004)
+    listed = (await client.get("/v2.0/projects")).json()["items"]
+    assert [p["name"] for p in listed] == ["kept"]
+    await client.post("/_sim/faults/next", json={"route": "POST /v2.0/projects", "status": 0})
+    with pytest.raises(ConnectionResetError):
+        await client.post("/v2.0/projects", json={"name": "never"})
+    assert (await client.get("/v2.0/projects")).json()["total"] == 1
+    statuses = (await client.get("/_sim/counters")).json()["statuses"]
+    assert statuses["POST /v2.0/projects"] == {"0": 1, "502": 1}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"route": "POST /v2.0/projects", "status": 200},
+        {"route": "/v2.0/projects", "status": 500},
+        {"route": "GET /_sim/state", "status": 500},
+        {"route": "GET /v2.0/projects", "status": 500, "count": 0},
+    ],
+)
+async def test_scripted_faults_refuse_what_cannot_happen(
+    client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    """A success status, a route without method or outside the API, no count: 400."""
+    assert (await client.post("/_sim/faults/next", json=body)).status_code == 400
+
+
 async def test_faults_repeat_under_a_seed() -> None:
     """The same seed and settings inject the same faults in the same order."""
     runs = []

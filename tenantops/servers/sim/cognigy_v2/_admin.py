@@ -17,19 +17,26 @@ It needs no credentials, is never faulted or counted, and stays out of
   ``{sessionId, userId, context, lastInjected, injections}``.
 - ``GET /_sim/counters`` (``DELETE`` resets): API calls per route template and status.
 - ``GET /_sim/faults``, ``PUT`` (partial, camelCase): the fault settings.
+- ``POST /_sim/faults/next`` ``{route, status, processed?, count?}``: the next
+  ``count`` (1) requests to ``route`` (``DELETE /v2.0/snapshots/{snapshotId}``, as
+  the counters name it) answer ``status`` (0: the connection is cut), unprocessed, or
+  with ``processed: true`` after the work was done (the answer is lost); answers the
+  queue ``{"next": [{route, status, processed}]}``.
 - ``POST /_sim/tokens/expire``: expire every access token; answers ``{"expired": n}``.
 - ``POST /_sim/reset``: back to the state at start; counters, tokens and faults too.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.responses import Response
 
 from tenantops.servers.sim.cognigy_v2._config import V2FaultSettings
+from tenantops.servers.sim.cognigy_v2._faults import ScriptedFault
 from tenantops.servers.sim.cognigy_v2._lookup import locale_for, no_content, ok, require
 from tenantops.servers.sim.cognigy_v2._problems import invalid, not_found
 from tenantops.servers.sim.cognigy_v2._runtime import RuntimeDep
@@ -195,6 +202,30 @@ async def put_faults(body: JsonObject, runtime: RuntimeDep) -> Response:
     return JsonResponse(settings.model_dump(by_alias=True))
 
 
+class _NextFault(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    route: str = Field(pattern=r"^(GET|POST|PUT|PATCH|DELETE) /(v2\.0/\S+|auth/oauth2/token)$")
+    status: int = Field(ge=0, le=599)
+    processed: bool = False
+    count: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("status")
+    @classmethod
+    def _error_or_cut(cls, value: int) -> int:
+        if 0 < value < 400:
+            raise ValueError("status is an error (400-599), or 0 to cut the connection")
+        return value
+
+
+@router.post("/faults/next")
+async def script_fault(body: _NextFault, runtime: RuntimeDep) -> Response:
+    """Queue a fault for the next requests to one route."""
+    fault = ScriptedFault(body.route, body.status, body.processed)
+    queued = runtime.faults.script(fault, body.count)
+    return JsonResponse({"next": [asdict(f) for f in queued]})
+
+
 @router.post("/tokens/expire")
 async def expire_tokens(runtime: RuntimeDep) -> Response:
     """Expire every access token now."""
@@ -203,7 +234,8 @@ async def expire_tokens(runtime: RuntimeDep) -> Response:
 
 @router.post("/reset", status_code=204)
 async def reset(runtime: RuntimeDep) -> Response:
-    """Back to the start: the state loaded at start, no tokens, counters or changed faults."""
+    """Back to the start: the state loaded at start, no tokens, counters, changed or
+    scripted faults."""
     runtime.store.reset()
     runtime.tasks.reload()
     runtime.ensure_credential_users()

@@ -13,7 +13,10 @@ and applies due task events. API requests (``/new/v2.0/...``, ``/v2.0/...`` and
    processed); refused with 413 when the body exceeds the limit (60 kB);
 3. processed, and then, with ``reset_rate``, cut off: the connection is aborted
    instead of answered;
-4. counted per route template and status for ``GET /_sim/counters``.
+4. met by a scripted fault (``POST /_sim/faults/next``) when one is queued for the
+   route: refused unprocessed with its status, or processed and then answered with
+   its status or cut off; it takes the place of the ``reset_rate`` draw;
+5. counted per route template and status for ``GET /_sim/counters``.
 
 State changes are saved once the request is done.
 """
@@ -30,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantops.servers.sim.asgi import Answer, buffered, stamped
 from tenantops.servers.sim.cognigy_v2._auth import TOKEN_PATH, principal_of
+from tenantops.servers.sim.cognigy_v2._faults import ScriptedFault
 from tenantops.servers.sim.cognigy_v2._problems import TRACE_KEY, Problem, new_trace_id
 from tenantops.servers.sim.cognigy_v2._runtime import V2Runtime
 
@@ -132,18 +136,28 @@ class V2Middleware:
         if runtime.faults.settings.latency_ms > 0:
             await asyncio.sleep(runtime.faults.settings.latency_ms / 1000)
         problem = self._injected_problem(self._principal(scope, body), len(body))
-        drop = problem is None and runtime.faults.draw_reset()
-        answer = Answer(send, "X-Trace-Id", str(scope[TRACE_KEY]), drop=drop)
+        scripted = runtime.faults.take_scripted(route) if problem is None else None
+        if scripted is not None and scripted.status and not scripted.processed:
+            problem, scripted = _scripted_problem(scripted), None
+        # A scripted fault takes the place of the random cut-off draw.
+        drop = problem is None and (scripted is not None or runtime.faults.draw_reset())
+        trace_id = str(scope[TRACE_KEY])
+        answer = Answer(send, "X-Trace-Id", trace_id, drop=drop)
 
         try:
             if problem is not None:
-                response = problem.response(str(scope["path"]), str(scope[TRACE_KEY]))
+                response = problem.response(str(scope["path"]), trace_id)
                 await response(scope, receive, answer)
-            else:
+            elif scripted is None or scripted.processed:
                 await self.app(scope, receive, answer)
         finally:
-            runtime.counter.count(route, 0 if drop else answer.status)
-        if drop:
+            lost = scripted.status if scripted is not None else 0
+            runtime.counter.count(route, lost if drop else answer.status)
+        if scripted is not None and scripted.status:
+            # Processed, and its answer replaced by the scripted error.
+            response = _scripted_problem(scripted).response(str(scope["path"]), trace_id)
+            await response(scope, receive, stamped(send, "X-Trace-Id", trace_id))
+        elif drop:
             await _drop_connection(send)
 
     def _principal(self, scope: Scope, body: bytes) -> str:
@@ -172,3 +186,8 @@ class V2Middleware:
         if body_size > limit:
             return Problem(413, f"the request body has {body_size} bytes; the limit is {limit}")
         return None
+
+
+def _scripted_problem(fault: ScriptedFault) -> Problem:
+    when = "after processing the request" if fault.processed else "without processing it"
+    return Problem(fault.status, f"scripted fault (POST /_sim/faults/next), {when}")
