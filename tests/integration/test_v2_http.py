@@ -1,4 +1,4 @@
-"""V2Http against the cognigy-v2 simulator as a real server: token refresh."""
+"""V2Http against the cognigy-v2 simulator as a real server: token refresh, retried deletes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from support.simserver import SimServer, run_sim
 
 from tenantops.backends.cognigy_v2.http import V2Http
 from tenantops.backends.retry import RetryPolicy
-from tenantops.errors import UnauthorizedError
+from tenantops.errors import NotFoundError, UnauthorizedError
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +82,24 @@ async def test_a_token_expired_early_is_replaced_once_and_the_call_goes_through(
     finally:
         await http.aclose()
     assert (http.calls[TOKEN_CALLS], http.calls["GET users/me"]) == (2, 3)
+
+
+async def test_a_retried_delete_that_finds_it_gone_succeeds(sim: SimServer, http: V2Http) -> None:
+    """The first DELETE deletes but its answer is lost (502): the retry's 404 means
+    gone, answered as None (it was raised)."""
+    lexicon = sim.seed_project(name="http", lexicons=[{"name": "colors"}])["lexicons"]["colors"]
+    sim.fault_next("DELETE /v2.0/lexicons/{lexiconId}", 502, processed=True)
+
+    assert await http.delete(f"lexicons/{lexicon}") is None
+
+    assert http.calls["DELETE lexicons/{id}"] == 2
+    with pytest.raises(NotFoundError):
+        await http.get(f"lexicons/{lexicon}")
+
+
+async def test_a_delete_answered_404_at_once_is_raised(sim: SimServer, http: V2Http) -> None:
+    """A 404 on the first try is no retry's echo: it is raised."""
+    lexicon = sim.seed_project(name="http", lexicons=[{"name": "colors"}])["lexicons"]["colors"]
+    await http.delete(f"lexicons/{lexicon}")
+    with pytest.raises(NotFoundError):
+        await http.delete(f"lexicons/{lexicon}")

@@ -10,7 +10,8 @@ classes; a call that got no answer goes through
   answer was lost (a timeout, a 5xx, a cut connection) may have happened: it is raised,
   and the caller re-reads and converges. Only a 429 (refused, so not processed) is
   retried for every method; GET, PUT and DELETE are also retried on 5xx and transport
-  failures, with full-jitter backoff.
+  failures, with full-jitter backoff. A retried DELETE answered 404 succeeded (an
+  earlier try deleted and lost its answer): it answers ``None``.
 - Lists come in ``{items, total, nextCursor, previousCursor}`` pages of at most 100;
   older servers name the cursor ``next``.
 - With OAuth2, a 401 gets one fresh token per request; a fresh token refused too is
@@ -148,7 +149,12 @@ class V2Http:
         return await self.request("PATCH", path, json=dict(body))
 
     async def delete(self, path: str) -> Any:
-        """DELETE (retried: deleting twice leaves the same state, a 404 the second time)."""
+        """DELETE (retried: deleting twice leaves the same state, a 404 the second time).
+
+        Returns:
+            The answer, or ``None`` when a retry found the resource gone: the try whose
+            answer was lost had deleted it (a 404 on the first try is raised).
+        """
         return await self.request("DELETE", path)
 
     # ------------------------------------------------------------------ machinery
@@ -186,6 +192,10 @@ class V2Http:
                     tries = attempt.num
                     return await self._send(method, path, params=params, json=json)
         except ApiError as exc:
+            if method == "DELETE" and tries > 1 and isinstance(exc, NotFoundError):
+                # An earlier try deleted it and lost its answer (or, after a 429,
+                # someone else did): gone is what was asked for.
+                return None
             exc.after_retries(tries, time.monotonic() - started)
             raise
         raise AssertionError("unreachable: stamina raises after the last attempt")

@@ -5,7 +5,9 @@ beyond ``api.snapshots.keep`` are deleted to make room, and nothing else ever is
 project whose 10 snapshots are all foreign is refused before anything changes. A
 snapshot-create task does not report the new snapshot's id, so it is found by its
 unique name once the task is done; a backup whose name already exists is the one a
-killed run took, and is used again rather than taken twice.
+killed run took, and is used again rather than taken twice. A delete whose answer was
+lost may be retried: a snapshot found gone afterwards is deleted, whatever the retry
+answered.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from tenantops.backends.cognigy_v2.http import V2Http
 from tenantops.backends.cognigy_v2.tasks import task_id_of, wait_task
-from tenantops.errors import ApiError, ConflictError
+from tenantops.errors import ApiError, ConflictError, NotFoundError, TaskFailedError
 
 __all__ = ["CAP", "PREFIX", "restore", "take_backup"]
 
@@ -65,10 +67,31 @@ async def _make_room(
         )
     # After the new backup there are at most `keep` of ours, and never more than the cap.
     while ours and (len(ours) >= keep or total >= CAP):
-        oldest = ours.pop(0)
-        answer = await http.delete(f"snapshots/{oldest['_id']}")
-        await wait_task(http, task_id_of(answer), timeout=timeout, what=f"delete {oldest['name']}")
+        await _delete(http, ours.pop(0), timeout=timeout)
         total -= 1
+
+
+async def _delete(http: V2Http, snapshot: dict[str, Any], *, timeout: float) -> None:
+    """Delete a snapshot and wait until it is gone."""
+    path, name = f"snapshots/{snapshot['_id']}", snapshot["name"]
+    answer = await http.delete(path)
+    if answer is None:
+        return  # a retry found it gone: no task to wait for
+    try:
+        await wait_task(http, task_id_of(answer), timeout=timeout, what=f"delete {name}")
+    except TaskFailedError:
+        # A retried DELETE whose lost first try was processed started a second task,
+        # which fails once the first has deleted the snapshot: gone is what was asked.
+        if await _exists(http, path):
+            raise
+
+
+async def _exists(http: V2Http, path: str) -> bool:
+    try:
+        await http.get(path)
+    except NotFoundError:
+        return False
+    return True
 
 
 def _named(snapshots: list[dict[str, Any]], name: str) -> str | None:
