@@ -278,3 +278,58 @@ def test_the_acting_user_s_role_is_never_changed(sim: SimServer, repo: Path) -> 
     (ops,) = [u for u in docs(sim, "users") if u["email"] == "ops@example.com"]
     (member,) = docs(sim, "members", projectReference=project, userReference=ops["_id"])
     assert member["roles"] == ["admin"]
+
+
+def set_faq(repo: Path, examples: list[str]) -> None:
+    """Give acme's FAQ intent ``faq_loyalty_points`` these examples."""
+    path = repo / "tenants/acme.yaml"
+    text = re.sub(
+        r"(?m)^(      examples: ).*$", lambda m: m.group(1) + json.dumps(examples), path.read_text()
+    )
+    path.write_text(text)
+
+
+def test_an_intent_at_200_sentences_takes_a_replaced_one(sim: SimServer, repo: Path) -> None:
+    """An intent holding the 200 sentences the API allows gets one replaced: the delete
+    goes before the create, and the next plan is empty (the create came first: 400)."""
+    examples = [f"how many loyalty points do I have, question {i:03d}" for i in range(200)]
+    set_faq(repo, examples)
+    code, out, err = run("apply", "--auto-approve", "acme")
+    assert code == 0, out + err
+    set_faq(repo, [*examples[1:], "what is my loyalty balance now"])
+
+    code, out, err = run("apply", "--auto-approve", "acme")
+
+    assert code == 0, out + err
+    code, out, err = run("plan", "acme", "--detailed-exitcode")
+    assert code == 0, out + err
+    flow = flow_of(sim, workspace(repo, "acme"))
+    (intent,) = docs(sim, "intents", flowReference=flow, name="faq_loyalty_points")
+    texts = {s["text"] for s in docs(sim, "sentences", intentReference=intent["_id"])}
+    assert len(texts) == 200
+    assert "what is my loyalty balance now" in texts
+
+
+def test_a_lexicon_over_the_body_limit_converges_in_one_apply(sim: SimServer, repo: Path) -> None:
+    """1,000 entries with a synonym each pass the API's 60 kB body limit in one batch (413):
+    the batches are split, and after one apply the plan is empty."""
+    values = [f"sku-{i:04d}-widget" for i in range(1000)]
+    entity = {
+        "name": "sku",
+        "values": values,
+        "synonyms": {v: [f"widget number {v[4:8]}"] for v in values},
+    }
+    overrides = repo / "templates/support-bot/overrides.yaml.j2"
+    overrides.write_text(overrides.read_text() + f"\nentities:\n  - {json.dumps(entity)}\n")
+
+    code, out, err = run("apply", "--auto-approve", "acme")
+
+    assert code == 0, out + err
+    code, out, err = run("plan", "acme", "--detailed-exitcode")
+    assert code == 0, out + err
+    project = workspace(repo, "acme")
+    (lexicon,) = docs(sim, "lexicons", projectReference=project, name="sku")
+    entries = docs(sim, "entries", lexiconReference=lexicon["_id"])
+    assert sorted(e["mainKeyphrase"] for e in entries) == values
+    synonyms = {e["mainKeyphrase"]: [k["value"] for k in e["keyphrases"]] for e in entries}
+    assert synonyms == entity["synonyms"]

@@ -9,6 +9,9 @@ again and converges from what is really there, and nothing is ever created twice
 Batch operations carry all intent changes in one call, each changed intent's sentences in
 one call, and each changed lexicon's entries in one call plus one for their keyphrases
 (a batch ``create`` ignores keyphrases, so synonyms of new entries need the second).
+A batch whose body would pass the API's 60 kB limit (413) is split into several calls,
+and removals always go first, in the same call or an earlier one: an intent at its 200
+sentences has room for a new one only once the one it replaces is gone.
 Nodes have no batch: one call per created, changed or deleted node.
 """
 
@@ -32,6 +35,11 @@ __all__ = ["converge"]
 Doc = dict[str, Any]
 #: The node type tenantops creates for a dialog: a plain say node.
 NODE_TYPE = "say"
+#: Bytes a batch body may have: the API refuses JSON bodies over 60 kB (413); this
+#: leaves room for an encoder less compact than httpx's.
+_BODY_BUDGET = 50_000
+#: Operations that take something away, sent before those that add.
+_REMOVING = frozenset({"delete", "removeKeyphrase"})
 
 
 async def converge(http: V2Http, view: ProjectView, desired: BotDoc) -> int:
@@ -43,6 +51,69 @@ async def converge(http: V2Http, view: ProjectView, desired: BotDoc) -> int:
     await _lexicons(http, view, desired.get("entities") or [])
     await _nodes(http, view, desired.get("dialogs") or [])
     return sum(n for k, n in http.calls.items() if not k.startswith("GET")) - before
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _size(value: Any) -> int:
+    """Bytes of ``value`` as httpx sends it: compact JSON, UTF-8."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _chunks(ops: Sequence[Doc]) -> list[list[Doc]]:
+    """``ops``, removals first, cut into bodies ``{"operations": [...]}`` of at most
+    :data:`_BODY_BUDGET` bytes (an operation bigger than that alone goes alone)."""
+    chunks: list[list[Doc]] = []
+    empty = _size({"operations": []})
+    size = 0
+    for op in sorted(ops, key=lambda op: op["op"] not in _REMOVING):  # stable
+        cost = _size(op) + 1  # and its comma
+        if chunks and size + cost <= _BODY_BUDGET:
+            chunks[-1].append(op)
+            size += cost
+        else:
+            chunks.append([op])
+            size = empty + cost
+    return chunks
+
+
+async def _batch(http: V2Http, path: str, ops: Sequence[Doc]) -> list[tuple[list[Doc], Any]]:
+    """Send ``ops`` as batch PATCHes of ``path`` (see :func:`_chunks`): each call's
+    operations with its answer."""
+    return [(chunk, await http.patch(path, {"operations": chunk})) for chunk in _chunks(ops)]
+
+
+def _created_ids(sent: Sequence[tuple[list[Doc], Any]], key: str) -> dict[str, str]:
+    """Name -> id of what the batches created; names are the creates' ``value[key]``.
+
+    The API answers ``created`` as a list of ids (the simulator; the documentation shows
+    no example). Each call's ids are matched to its creates by position: a batch applies
+    its operations in order and lists each new id once, in that order, and each call's
+    answer is read against that call's creates alone. A count that differs from the
+    creates sent matches nothing (the caller reads those ids by name); answered
+    documents are matched by their ``key``.
+    """
+    ids: dict[str, str] = {}
+    for chunk, answer in sent:
+        names = [str(op["value"][key]) for op in chunk if op["op"] == "create"]
+        created = answer.get("created") or [] if isinstance(answer, dict) else []
+        if created and all(isinstance(c, dict) for c in created):
+            ids.update((str(c[key]), str(c["_id"])) for c in created if key in c and "_id" in c)
+        elif len(created) == len(names):
+            ids.update(zip(names, map(str, created), strict=True))
+    return ids
+
+
+async def _ids_by_name(
+    http: V2Http, path: str, key: str, sent: Sequence[tuple[list[Doc], Any]], names: list[str]
+) -> dict[str, str]:
+    """The ids of ``names`` just created: from the answers, else by listing ``path``."""
+    ids = _created_ids(sent, key)
+    if any(name not in ids for name in names):
+        listed = await http.list_all(path)
+        ids.update((str(d[key]), str(d["_id"])) for d in listed if d.get(key) in names)
+    return {name: ids[name] for name in names if name in ids}
 
 
 # --------------------------------------------------------------------------- intents
@@ -67,8 +138,8 @@ async def _intents(http: V2Http, view: ProjectView, items: Sequence[Mapping[str,
     ops += [{"op": "delete", "id": i.id} for n, i in view.intents.items() if n not in wanted]
     ids: dict[str, str] = {}
     if ops:
-        answer = await http.patch(f"flows/{view.flow_id}/intents", {"operations": ops})
-        ids = dict(zip(created, answer.get("created") or [], strict=False))
+        path = f"flows/{view.flow_id}/intents"
+        ids = await _ids_by_name(http, path, "name", await _batch(http, path, ops), created)
     for name, item in wanted.items():
         live = view.intents.get(name) or IntentView(ids.get(name, ""), {})
         if live.id:
@@ -87,8 +158,7 @@ async def _sentences(
         {"op": "delete", "id": sid} for text, sid in intent.sentences.items() if text not in wanted
     ]
     if ops:
-        path = f"flows/{view.flow_id}/intents/{intent.id}/sentences"
-        await http.patch(path, {"operations": ops})
+        await _batch(http, f"flows/{view.flow_id}/intents/{intent.id}/sentences", ops)
 
 
 # --------------------------------------------------------------------------- lexicons
@@ -117,10 +187,12 @@ async def _entries(http: V2Http, lex: LexiconView, entity: Mapping[str, Any]) ->
     ]
     ops += [{"op": "delete", "id": eid} for v, (eid, _) in lex.entries.items() if v not in values]
     created: dict[str, str] = {}
+    path = f"lexicons/{lex.id}/entries"
     if ops:
-        answer = await http.patch(f"lexicons/{lex.id}/entries", {"operations": ops})
-        new = [op["value"]["mainKeyphrase"] for op in ops if op["op"] == "create"]
-        created = dict(zip(new, answer.get("created") or [], strict=False))
+        new = [str(op["value"]["mainKeyphrase"]) for op in ops if op["op"] == "create"]
+        created = await _ids_by_name(
+            http, path, "mainKeyphrase", await _batch(http, path, ops), new
+        )
     keyphrase_ops: list[Doc] = []
     for value in values:
         entry_id, live = lex.entries.get(value) or (created.get(value, ""), {})
@@ -135,7 +207,7 @@ async def _entries(http: V2Http, lex: LexiconView, entity: Mapping[str, Any]) ->
             if s not in want
         ]
     if keyphrase_ops:
-        await http.patch(f"lexicons/{lex.id}/entries", {"operations": keyphrase_ops})
+        await _batch(http, path, keyphrase_ops)
 
 
 # --------------------------------------------------------------------------- nodes
