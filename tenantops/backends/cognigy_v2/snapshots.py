@@ -24,6 +24,8 @@ __all__ = ["CAP", "PREFIX", "restore", "take_backup"]
 CAP = 10
 #: Names of the snapshots tenantops owns.
 PREFIX = "tenantops-"
+#: The ``name`` of a restore's task.
+_RESTORE_TASK = "restoreSnapshot"
 
 
 async def take_backup(
@@ -101,16 +103,53 @@ def _named(snapshots: list[dict[str, Any]], name: str) -> str | None:
 async def restore(http: V2Http, project_id: str, snapshot_id: str, *, timeout: float) -> None:
     """Restore the project from a snapshot and wait for it (every resource gets new ids).
 
+    A 409 means a restore already runs. One of this snapshot (a killed run started it)
+    is waited for instead; one whose task does not name its snapshot is waited for and
+    then this one is started. Any other task (a training, a snapshot) is no reason to wait.
+
     Raises:
+        ConflictError: the API refused the restore and no restore of this snapshot runs.
         TaskFailedError: the restore task failed or outlived ``timeout``.
     """
+    path, body = f"snapshots/{snapshot_id}/restore", {"projectId": project_id}
+    what = f"restore {snapshot_id}"
     try:
-        answer = await http.post(f"snapshots/{snapshot_id}/restore", {"projectId": project_id})
-    except ConflictError:
-        # A restore of this snapshot already runs (a killed run started it): wait for it.
-        tasks = await http.list_all("tasks", projectId=project_id)
-        running = [t for t in tasks if t.get("status") in ("queued", "active")]
-        for task in running:
-            await wait_task(http, str(task["_id"]), timeout=timeout, what="running task")
-        return
-    await wait_task(http, task_id_of(answer), timeout=timeout, what=f"restore {snapshot_id}")
+        answer = await http.post(path, body)
+    except ConflictError as exc:
+        ours, unnamed = await _running_restores(http, project_id, snapshot_id)
+        if not ours and not unnamed:
+            exc.message += (
+                f"; no restore of snapshot {snapshot_id} runs in project {project_id}: "
+                "another task holds the project (see GET tasks?projectId=); roll back "
+                "again once it has ended"
+            )
+            raise
+        for task in ours or unnamed:
+            await wait_task(http, str(task["_id"]), timeout=timeout, what=what)
+        if ours:
+            return
+        answer = await http.post(path, body)  # the restore that ran may have been another
+    await wait_task(http, task_id_of(answer), timeout=timeout, what=what)
+
+
+async def _running_restores(
+    http: V2Http, project_id: str, snapshot_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The project's queued or active restores: of this snapshot, and of one not named.
+
+    A listed task shows ``name`` and ``data``; the answer that created it shows ``type``
+    and ``parameters`` (both are read). ``data.snapshotId`` names the snapshot.
+    """
+    ours: list[dict[str, Any]] = []
+    unnamed: list[dict[str, Any]] = []
+    for task in await http.list_all("tasks", projectId=project_id):
+        kind = task.get("name") or task.get("type")
+        if kind != _RESTORE_TASK or task.get("status") not in ("queued", "active"):
+            continue
+        data = task.get("data") or task.get("parameters") or {}
+        snapshot = data.get("snapshotId") if isinstance(data, dict) else None
+        if snapshot is None:
+            unnamed.append(task)
+        elif str(snapshot) == snapshot_id:
+            ours.append(task)
+    return ours, unnamed
